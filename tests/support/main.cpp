@@ -1,0 +1,11 @@
+// main() of every kin test executable: installs the leak-check listener, then runs gtest.
+#include "leak_check.hpp"
+
+#include <gtest/gtest.h>
+
+int main(int argc, char** argv) {
+  kin::testing::shm_prefix();  // exports KIN_SHM_PREFIX before any child starts
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new kin::testing::LeakCheck);
+  return RUN_ALL_TESTS();
+}
