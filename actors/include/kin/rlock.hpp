@@ -1,0 +1,68 @@
+// kin::RLock — Python's multiprocessing.RLock / threading.RLock: a re-entrant lock, working across processes and
+// threads. Copies share one lock (pass it to a fork child by copy, to spawn/forkserver children
+// as an argument). It satisfies TimedLockable, so std::lock_guard / std::unique_lock /
+// std::scoped_lock work.
+//
+// Robust: if the holder dies (process killed, thread exited) the next acquirer gets the lock
+// instead of hanging, and `previous_owner_died()` is true for that holding — kin reports by a
+// flag, not by throwing, so a std::lock_guard never ends up owning a lock it did not construct.
+// Ownership is per thread: the holder may acquire again (each acquire needs its release);
+// release() by a thread that does not hold it throws ValueError. A holder that dies at any
+// depth leaves the lock to the next acquirer at depth 1.
+#pragma once
+
+#include <kin/runtime/futex.hpp>
+#include <kin/runtime/owned_lock.hpp>
+
+#include <chrono>
+
+namespace kin {
+
+class RLock {
+ public:
+  /// A new, unlocked lock in shared memory.
+  RLock() : impl_(detail::OwnedLock::create(true)) {}
+  /// A view of lock state living inside another object's segment (Value's lock).
+  explicit RLock(detail::OwnedLock impl) noexcept : impl_(std::move(impl)) {}
+
+  /// Re-enters at once when this thread holds it; else blocks until acquired (blocking = true) or tries once; true when acquired.
+  bool acquire(bool blocking = true) { return impl_.acquire(blocking, std::nullopt); }
+  /// Waits at most `timeout`; true when acquired.
+  template <class Rep, class Period>
+  bool acquire(std::chrono::duration<Rep, Period> timeout) {
+    return impl_.acquire(true, detail::deadline_after(timeout));
+  }
+  /// Throws ValueError when this thread does not hold the lock.
+  void release() { impl_.release(); }
+
+  /// True while this thread holds it.
+  [[nodiscard]] bool is_owned() const noexcept { return impl_.held_by_me(); }
+  /// True when the current holding was taken over from a holder that died.
+  [[nodiscard]] bool previous_owner_died() const noexcept { return impl_.previous_owner_died(); }
+
+  // Lockable / TimedLockable
+  void lock() { acquire(); }
+  void unlock() { release(); }
+  bool try_lock() { return acquire(false); }
+  template <class Rep, class Period>
+  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
+    return acquire(d);
+  }
+  template <class Clock, class Duration>
+  bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
+    return acquire(tp - Clock::now());
+  }
+
+  [[nodiscard]] detail::OwnedLock& impl() noexcept { return impl_; }
+  [[nodiscard]] const detail::OwnedLock& impl() const noexcept { return impl_; }
+
+  template <class Inspector>
+  friend void inspect(Inspector& f, RLock& x) {
+    detail::inspect_block(f, x.impl_.block());
+  }
+
+ private:
+  detail::OwnedLock impl_;
+};
+
+}  // namespace kin
