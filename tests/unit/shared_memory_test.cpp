@@ -136,6 +136,7 @@ TEST(SharedMemory, KilledCreatorIsReclaimedByTheNextScan) {
 
 TEST(SharedMemory, NameReusedByAnotherCreatorIsNotReclaimed) {
   std::string name = kin::testing::shm_name("reuse");
+  kin::detail::reclaim_dead_segments_once();  // this process's first-use scan is done before
   pid_t pid = fork_child([&] {
     kin::SharedMemory s{name, 128};
     ::raise(SIGKILL);
