@@ -4,6 +4,7 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,16 +46,17 @@ int futex_wake(std::atomic<std::uint32_t>* word, int n) {
   return static_cast<int>(rc);
 }
 
+namespace {
+thread_local std::int32_t t_tid = 0;
+// A fork child's only thread has a new id: forget the cached one there. (getpid() on every call
+// would cost a system call per lock operation.)
+void forget_tid_in_child() { t_tid = 0; }
+[[maybe_unused]] const int g_atfork = ::pthread_atfork(nullptr, nullptr, forget_tid_in_child);
+}  // namespace
+
 std::int32_t this_tid() noexcept {
-  thread_local std::int32_t tid = 0;
-  thread_local std::int32_t pid = 0;
-  // Cached per thread, but a fork child's thread has a new id: re-read when the pid changed.
-  std::int32_t now_pid = static_cast<std::int32_t>(::getpid());
-  if (tid == 0 || pid != now_pid) {
-    tid = static_cast<std::int32_t>(::gettid());
-    pid = now_pid;
-  }
-  return tid;
+  if (t_tid == 0) t_tid = static_cast<std::int32_t>(::gettid());
+  return t_tid;
 }
 
 namespace {
