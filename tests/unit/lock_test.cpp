@@ -245,3 +245,19 @@ TEST(RLock, ExactTotalsAcrossProcesses) {
   for (pid_t pid : pids) EXPECT_EQ(wait_child(pid), 0);
   EXPECT_EQ(c->n, 80000);
 }
+
+TEST(RLock, ForkChildOfTheHolderIsNotTheOwner) {
+  // The child of a holding thread has another thread id: it must not re-enter the lock.
+  kin::RLock r;
+  kin::Lock l;
+  r.acquire();
+  l.acquire();
+  pid_t pid = fork_child([&] {
+    if (r.is_owned() || r.acquire(false)) return 1;
+    if (l.acquire(false)) return 2;
+    return 0;
+  });
+  EXPECT_EQ(wait_child(pid), 0);
+  r.release();
+  l.release();
+}
