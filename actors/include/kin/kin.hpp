@@ -5,3 +5,17 @@
 #include <kin/codec.hpp>
 #include <kin/errors.hpp>
 #include <kin/version.hpp>
+
+// Shared state and synchronization
+#include <kin/array.hpp>
+#include <kin/barrier.hpp>
+#include <kin/bounded_semaphore.hpp>
+#include <kin/condition.hpp>
+#include <kin/event.hpp>
+#include <kin/lock.hpp>
+#include <kin/raw_array.hpp>
+#include <kin/raw_value.hpp>
+#include <kin/rlock.hpp>
+#include <kin/semaphore.hpp>
+#include <kin/shared_memory.hpp>
+#include <kin/value.hpp>
