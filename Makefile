@@ -1,0 +1,91 @@
+# kin's entry points: a thin driver around CMake + Ninja. Every target first installs what is
+# missing (scripts/install-deps.sh, quiet when nothing is). `make help` lists the targets.
+#
+#   make run [EXAMPLE=name] [ARGS="..."]   build and run an example (default: producer_consumer)
+#   make test                              build with -Werror, run the whole test suite
+#   make asan / make tsan                  the same tests under ASan+UBSan / TSan
+#   make fuzz [FUZZ_SECONDS=60]            build and run every libFuzzer target (clang)
+#   make bench [BENCH=regex] [SCALE=1]     kin's benchmarks beside ../shared/bench-peers
+#   make clean                             remove the build directories these targets create
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# build/ serves run, test and bench with the same arguments, so switching between them never
+# reconfigures or rebuilds. RelWithDebInfo = -O2 -g -DNDEBUG: optimised (the peers are built
+# with -O2 too) and debuggable.
+BUILD_DIR    ?= build
+ASAN_DIR     ?= build-asan
+TSAN_DIR     ?= build-tsan
+FUZZ_DIR     ?= build-fuzz
+BUILD_TYPE   ?= RelWithDebInfo
+JOBS         ?= $(shell nproc)
+EXAMPLE      ?= producer_consumer
+ARGS         ?=
+CTEST_JOBS   ?= 2
+TEST_TIMEOUT ?= 300
+CTEST_ARGS   ?=
+FUZZ_SECONDS ?= 60
+BENCH        ?=
+SCALE        ?= 1
+PEERS_DIR    ?= $(CURDIR)/../shared/bench-peers
+
+MAIN_CONFIG := -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DKIN_WERROR=ON
+CTEST := ctest --output-on-failure --no-tests=error -j $(CTEST_JOBS) --timeout $(TEST_TIMEOUT)
+
+# Sanitizer runs. Skipped there: the package.* tests (they rebuild kin from scratch in a
+# consumer project without sanitizer flags, so they would check nothing new and cost minutes)
+# and the benchmarks (CMake does not build bench/ when KIN_SANITIZE is set).
+SAN_EXCLUDE ?= ^package\.
+# ASan+UBSan: stop at the first report, with a distinct exit code (86) so that a report in a
+# forked child is not mistaken for an ordinary `exit(1)` the test expected; leaks are errors.
+ASAN_OPTIONS  ?= halt_on_error=1:exitcode=86:detect_leaks=1:print_stacktrace=1:strict_string_checks=1:check_initialization_order=1
+UBSAN_OPTIONS ?= halt_on_error=1:exitcode=86:print_stacktrace=1
+# TSan: kin's fork start method forks a process that may have threads (CAF's scheduler, the
+# event loop), and the child may start threads of its own, as Python's fork method allows.
+# TSan's default die_after_fork=1 kills such a child at its first new thread; die_after_fork=0
+# lets it run (TSan promises less about that child, but what it reports stays real).
+TSAN_OPTIONS  ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1:die_after_fork=0
+SAN_ENV := ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' TSAN_OPTIONS='$(TSAN_OPTIONS)'
+
+.PHONY: help deps run test asan tsan fuzz bench clean
+
+help:
+	@grep -E '^#   make ' Makefile | sed 's/^# *//'
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps
+	@name=$$(scripts/pick-example.sh "$(EXAMPLE)" "$(origin EXAMPLE)"); \
+	  scripts/configure.sh $(BUILD_DIR) $(MAIN_CONFIG); \
+	  cmake --build $(BUILD_DIR) -j $(JOBS) --target "$$name"; \
+	  echo "make run: $(BUILD_DIR)/examples/$$name $(ARGS)"; \
+	  $(BUILD_DIR)/examples/$$name $(ARGS)
+
+test: deps
+	@scripts/configure.sh $(BUILD_DIR) $(MAIN_CONFIG)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+	$(CTEST) --test-dir $(BUILD_DIR) $(CTEST_ARGS)
+
+asan: deps
+	@scripts/configure.sh $(ASAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DKIN_WERROR=ON -DKIN_SANITIZE=address
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	$(SAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) -E '$(SAN_EXCLUDE)' $(CTEST_ARGS)
+
+tsan: deps
+	@scripts/configure.sh $(TSAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DKIN_WERROR=ON -DKIN_SANITIZE=thread
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+	$(SAN_ENV) $(CTEST) --test-dir $(TSAN_DIR) -E '$(SAN_EXCLUDE)' $(CTEST_ARGS)
+
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_DIR=$(FUZZ_DIR) JOBS=$(JOBS) scripts/fuzz.sh
+
+bench: deps
+	@scripts/configure.sh $(BUILD_DIR) $(MAIN_CONFIG)
+	@targets="$(patsubst bench/%.cpp,%,$(wildcard bench/*_bench.cpp))"; \
+	  if [[ -n "$$targets" ]]; then cmake --build $(BUILD_DIR) -j $(JOBS) --target $$targets; fi
+	@BUILD_DIR=$(BUILD_DIR) BENCH='$(BENCH)' SCALE=$(SCALE) PEERS_DIR=$(PEERS_DIR) bench/run.sh
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)
