@@ -4,6 +4,7 @@
 #include <kin/codec.hpp>
 #include <kin/errors.hpp>
 #include <kin/runtime/handover.hpp>
+#include <kin/runtime/syscall.hpp>
 
 #include "sync_test_util.hpp"
 
@@ -150,4 +151,45 @@ TEST(Value, OnlyTriviallyCopyableTypes) {
   static_assert(!kin::shared_memory_type<std::string>);
   static_assert(!kin::shared_memory_type<std::vector<int>>);
   SUCCEED();
+}
+
+TEST(Value, TravelsToAnotherProcessWithScmRights) {
+  // What spawn/forkserver do: encode the arguments with their fds in a side list, send both
+  // over a socket; the child maps the segments afresh and shares value and lock.
+  kin::Value<long> v{0};
+  kin::Lock l;
+  auto [a, b] = kin::detail::make_socketpair();
+  std::vector<kin::unique_fd> fds;
+  kin::Bytes bytes;
+  {
+    kin::detail::HandoverExport ex{fds};
+    bytes = kin::encode(std::make_tuple(v, l));
+  }
+  std::vector<int> raw;
+  for (auto& fd : fds) raw.push_back(fd.get());
+  std::uint32_t len = static_cast<std::uint32_t>(bytes.size());
+  pid_t pid = fork_child([&, sock = b.get()] {
+    std::vector<kin::unique_fd> got;
+    std::uint32_t n = 0;
+    kin::detail::recv_with_fds(sock, {reinterpret_cast<std::byte*>(&n), sizeof n}, got);
+    kin::Bytes in(n);
+    kin::detail::recv_with_fds(sock, in, got);
+    kin::detail::HandoverImport im{got};
+    auto [v2, l2] = kin::decode<std::tuple<kin::Value<long>, kin::Lock>>(in);
+    for (int i = 0; i < 50000; ++i) {
+      std::lock_guard g{l2};
+      auto x = v2.locked();
+      *x += 1;
+    }
+    return 0;
+  });
+  kin::detail::send_with_fds(a.get(), {reinterpret_cast<const std::byte*>(&len), sizeof len}, raw);
+  kin::detail::send_with_fds(a.get(), bytes, {});
+  for (int i = 0; i < 50000; ++i) {
+    std::lock_guard g{l};
+    auto x = v.locked();
+    *x += 1;
+  }
+  EXPECT_EQ(wait_child(pid), 0);
+  EXPECT_EQ(v.load(), 100000);
 }
