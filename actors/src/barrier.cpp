@@ -2,6 +2,8 @@
 #include <kin/errors.hpp>
 #include <kin/runtime/robust_mutex.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <new>
 
@@ -16,7 +18,43 @@ struct BarrierState {
   std::uint64_t reset_round;  // generation + 1 of a round ended by reset() (0: none)
   std::uint32_t is_broken;
   std::atomic<std::uint32_t> seq;  // futex word: bumped on every state change
+  // Processes with a party waiting now (pid, start time, how many of its threads), so that a
+  // waiter can notice a party that was killed while waiting and break the barrier.
+  struct Waiter {
+    std::int32_t pid;
+    std::uint32_t n;
+    std::uint64_t start_time;
+  } waiting[64];
 };
+
+constexpr auto kSlice = std::chrono::milliseconds(100);
+
+void note_waiter(BarrierState* s, std::int32_t pid, int delta) {
+  for (auto& w : s->waiting) {
+    if (w.pid == pid && w.n > 0) {
+      w.n = static_cast<std::uint32_t>(static_cast<int>(w.n) + delta);
+      return;
+    }
+  }
+  if (delta < 0) return;
+  for (auto& w : s->waiting) {
+    if (w.n == 0) {
+      w = BarrierState::Waiter{pid, 1, detail::process_start_time(pid)};
+      return;
+    }
+  }
+  // More than 64 waiting processes: the extra ones are not watched (the timeout still holds).
+}
+
+bool a_waiter_died(BarrierState* s) {
+  for (auto& w : s->waiting) {
+    if (w.n > 0 && detail::process_is_dead(w.pid, w.start_time)) {
+      w = BarrierState::Waiter{};
+      return true;
+    }
+  }
+  return false;
+}
 
 BarrierState* st(const detail::SharedBlock& b) {
   if (!b.valid()) throw ValueError("kin: use of a moved-from Barrier");
@@ -75,27 +113,37 @@ std::uint32_t Barrier::wait_until(detail::Deadline d) {
     }
     s->count = 0;
     ++s->generation;
+    for (auto& w : s->waiting) w = BarrierState::Waiter{};
     wake_all(s);
     return index;
   }
   const std::uint64_t round = s->generation;
+  const auto me = static_cast<std::int32_t>(::getpid());
+  note_waiter(s, me, +1);
   for (;;) {
     std::uint32_t seq = s->seq.load();
     s->mu.unlock();
-    bool in_time = detail::futex_wait(&s->seq, seq, d);
+    auto slice_end = std::chrono::steady_clock::now() + kSlice;
+    detail::Deadline slice = d && *d < slice_end ? *d : slice_end;
+    bool woken = detail::futex_wait(&s->seq, seq, slice);
     if (s->mu.lock(std::nullopt) == detail::LockResult::owner_died) break_locked(s);
     if (s->generation != round) {
+      // Completed or reset: the waiter table was for that round only.
       if (s->reset_round == round + 1) throw BrokenBarrierError("kin::Barrier: reset while waiting");
       return index;
     }
     if (s->is_broken) {
       --s->count;
+      note_waiter(s, me, -1);
       throw BrokenBarrierError("kin::Barrier: the barrier is broken");
     }
-    if (!in_time || (d && std::chrono::steady_clock::now() >= *d)) {
+    bool timed_out = d && std::chrono::steady_clock::now() >= *d;
+    if (timed_out || (!woken && a_waiter_died(s))) {
       --s->count;
+      note_waiter(s, me, -1);
       break_locked(s);
-      throw BrokenBarrierError("kin::Barrier: timed out waiting for the other parties");
+      throw BrokenBarrierError(timed_out ? "kin::Barrier: timed out waiting for the other parties"
+                                         : "kin::Barrier: a waiting party's process died");
     }
   }
 }
@@ -113,6 +161,7 @@ void Barrier::reset() {
   ++s->generation;
   s->count = 0;
   s->is_broken = 0;
+  for (auto& w : s->waiting) w = BarrierState::Waiter{};
   wake_all(s);
 }
 

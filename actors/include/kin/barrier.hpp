@@ -3,10 +3,12 @@
 // (once per round, before anyone is released). abort() breaks the barrier, reset() brings it
 // back to empty (parties waiting then get BrokenBarrierError), as in Python.
 //
-// A party killed while waiting cannot be told apart from a slow one: the others keep waiting
-// until their timeout (or the barrier's default timeout), then the barrier breaks and every
-// waiter gets BrokenBarrierError — give a timeout when parties may die. A party killed inside
-// the barrier's own critical section breaks it at once (robust mutex). The action travels with
+// A party whose process is killed while waiting breaks the barrier: the other waiters check,
+// every 100 ms of sleep, whether a waiting party's process is gone (dead, zombie, or pid reused),
+// and then all get BrokenBarrierError. A party that dies *before* reaching wait() looks like a
+// slow one: only a timeout (per wait, or the barrier's default) ends that wait — give one when
+// parties may die. A party killed inside the barrier's own critical section breaks it at once
+// (robust mutex). Up to 64 waiting processes are watched. The action travels with
 // fork children (copies) and threads; a spawn/forkserver child receives the barrier without it,
 // so make sure the last arrival is a process that knows the action, or use none.
 #pragma once
