@@ -13,6 +13,8 @@
 // so make sure the last arrival is a process that knows the action, or use none.
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <kin/runtime/futex.hpp>
 #include <kin/runtime/shared_block.hpp>
 

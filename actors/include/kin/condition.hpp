@@ -9,6 +9,8 @@
 // while holding the lock is handled by the lock's robustness (previous_owner_died()).
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <kin/lock.hpp>
 #include <kin/rlock.hpp>
 #include <kin/runtime/futex.hpp>

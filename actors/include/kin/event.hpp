@@ -3,6 +3,8 @@
 // Nothing is ever held, so a dying process cannot wedge an Event.
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <kin/runtime/futex.hpp>
 #include <kin/runtime/shared_block.hpp>
 

@@ -9,6 +9,8 @@
 // Ownership is per thread: release() by a thread that does not hold it throws ValueError.
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <kin/runtime/futex.hpp>
 #include <kin/runtime/owned_lock.hpp>
 

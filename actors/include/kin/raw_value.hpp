@@ -4,6 +4,8 @@
 // processes loses updates — use kin::Value<T> (locked) when that matters.
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <kin/runtime/shared_block.hpp>
 #include <kin/shared_type.hpp>
 

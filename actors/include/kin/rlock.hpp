@@ -11,6 +11,8 @@
 // depth leaves the lock to the next acquirer at depth 1.
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <kin/runtime/futex.hpp>
 #include <kin/runtime/owned_lock.hpp>
 

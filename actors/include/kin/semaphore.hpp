@@ -8,6 +8,8 @@
 // of this handle, for its latest acquire). See runtime/counting_semaphore.hpp for the details.
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <kin/runtime/counting_semaphore.hpp>
 #include <kin/runtime/futex.hpp>
 

@@ -12,6 +12,8 @@
 // Passed to a spawn/forkserver child, a SharedMemory travels by name and is attached there.
 #pragma once
 
+#include <kin/errors.hpp>
+
 #include <cstddef>
 #include <span>
 #include <string>
