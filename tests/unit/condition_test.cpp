@@ -191,3 +191,33 @@ TEST(Condition, KilledWhileHoldingDuringWaitersWakesWaiter) {
   EXPECT_TRUE(done.load());
   EXPECT_TRUE(died.load());
 }
+
+TEST(Condition, NotifyNWakesAtLeastNOfTheWaiters) {
+  kin::Condition c;
+  auto block = kin::detail::SharedBlock::create(sizeof(Shared), "test");
+  auto* sh = block.as<Shared>();
+  std::atomic<int> woke{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 4; ++i) {
+    ts.emplace_back([&] {
+      std::unique_lock g{c};
+      ++sh->items;
+      if (c.wait(10s)) ++woke;
+    });
+  }
+  ASSERT_TRUE(kin::test::eventually([&] {
+    std::lock_guard g{c};
+    return sh->items == 4;
+  }));
+  {
+    std::lock_guard g{c};
+    c.notify(2);
+  }
+  ASSERT_TRUE(kin::test::eventually([&] { return woke.load() >= 2; }));
+  {
+    std::lock_guard g{c};
+    c.notify_all();
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(woke.load(), 4);
+}

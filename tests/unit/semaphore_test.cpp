@@ -186,3 +186,13 @@ TEST(BoundedSemaphore, ThreadsShareIt) {
   EXPECT_LE(peak.load(), 2);
   EXPECT_EQ(b.get_value(), 2u);
 }
+
+TEST(Semaphore, ReleaseNWakesNWaiters) {
+  kin::Semaphore s{0};
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 3; ++i) pids.push_back(fork_child([s]() mutable { return s.acquire(10s) ? 0 : 1; }));
+  std::this_thread::sleep_for(20ms);
+  s.release(3);
+  for (pid_t pid : pids) EXPECT_EQ(wait_child(pid), 0);
+  EXPECT_EQ(s.get_value(), 0u);
+}
