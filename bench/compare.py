@@ -6,6 +6,8 @@
     compare.py filter --bench REGEX            copies stdin to stdout, dropping metric lines
                                                that were not selected
     compare.py table  --bench REGEX LOG...     kin's figures beside their peers, with ratios
+    compare.py check                           checks that stdin (one kin program's output)
+                                               holds well-formed kin.* metric lines only
 
 Selection: with an empty REGEX everything is selected. Otherwise a kin figure is selected when
 its name matches REGEX or when one of its peers' names does (bench/peers.tsv); a peer figure is
@@ -14,6 +16,7 @@ selected when its name matches REGEX or when it is the peer of a selected kin fi
 Regexes are searched (not anchored), as kin's programs do (std::regex_search).
 """
 import argparse
+import math
 import os
 import re
 import statistics
@@ -220,10 +223,36 @@ def cmd_table(args, pairs, sel):
             print("  ".join("-" * w for w in widths))
 
 
+def cmd_check(args, pairs, sel):
+    """The bench_util.hpp contract: at least one figure, every figure `metric=kin.<name>
+    value=<number> unit=<unit>`; other lines must be comments ('#') or blank."""
+    figures, bad = 0, []
+    for line in sys.stdin:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        m = LINE.match(text)
+        try:
+            ok = m is not None and m.group(1).startswith("kin.") and math.isfinite(float(m.group(2)))
+        except ValueError:
+            ok = False
+        if ok:
+            figures += 1
+        elif text.startswith("metric="):
+            bad.append(text)
+    for text in bad:
+        print(f"compare.py check: malformed figure: {text}", file=sys.stderr)
+    if figures == 0:
+        print("compare.py check: no figure printed", file=sys.stderr)
+    if bad or figures == 0:
+        sys.exit(1)
+    print(f"compare.py check: {figures} figures")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("plan", "filter", "table"))
+    ap.add_argument("command", choices=("plan", "filter", "table", "check"))
     ap.add_argument("logs", nargs="*")
     ap.add_argument("--bench", default="", help="regex selecting figures ('' = all)")
     ap.add_argument("--pairs", default=os.path.join(HERE, "peers.tsv"))
@@ -233,7 +262,8 @@ def main():
         sel = Selection(args.bench, pairs)
     except re.error as e:
         sys.exit(f"compare.py: BENCH={args.bench!r} is not a valid regex: {e}")
-    {"plan": cmd_plan, "filter": cmd_filter, "table": cmd_table}[args.command](args, pairs, sel)
+    commands = {"plan": cmd_plan, "filter": cmd_filter, "table": cmd_table, "check": cmd_check}
+    commands[args.command](args, pairs, sel)
 
 
 if __name__ == "__main__":
