@@ -14,4 +14,22 @@ RemoteError::RemoteError(std::string type_name, std::string message, pid_t pid)
       message_(std::move(message)),
       pid_(pid) {}
 
+namespace {
+std::string called_process_message(int rc, const std::vector<std::string>& cmd) {
+  std::string args;
+  for (const auto& a : cmd) args += (args.empty() ? "'" : ", '") + a + "'";
+  std::string what = "Command '[" + args + "]' ";
+  if (rc < 0) return what + "died with signal " + std::to_string(-rc) + ".";
+  return what + "returned non-zero exit status " + std::to_string(rc) + ".";
+}
+}  // namespace
+
+CalledProcessError::CalledProcessError(int returncode, std::vector<std::string> cmd,
+                                       std::string output, std::string stderr_output)
+    : ProcessError(called_process_message(returncode, cmd)),
+      returncode_(returncode),
+      cmd_(std::move(cmd)),
+      output_(std::move(output)),
+      stderr_(std::move(stderr_output)) {}
+
 }  // namespace kin

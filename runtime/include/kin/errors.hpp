@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <sys/types.h>
 
 namespace kin {
@@ -61,6 +62,24 @@ class BrokenPipeError : public OSError {
 class ProcessError : public Error {
  public:
   using Error::Error;
+};
+
+/// A program run with check = true (kin::run) exited non-zero: its argv, returncode (-N for
+/// signal N) and captured output (Python's subprocess.CalledProcessError).
+class CalledProcessError : public ProcessError {
+ public:
+  CalledProcessError(int returncode, std::vector<std::string> cmd, std::string output = {},
+                     std::string stderr_output = {});
+  [[nodiscard]] int returncode() const noexcept { return returncode_; }
+  [[nodiscard]] const std::vector<std::string>& cmd() const noexcept { return cmd_; }
+  [[nodiscard]] const std::string& output() const noexcept { return output_; }
+  [[nodiscard]] const std::string& stderr_output() const noexcept { return stderr_; }
+
+ private:
+  int returncode_;
+  std::vector<std::string> cmd_;
+  std::string output_;
+  std::string stderr_;
 };
 
 /// An exception raised in another process, carried back: its type name, message and pid.

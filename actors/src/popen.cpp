@@ -1,0 +1,470 @@
+#include <kin/popen.hpp>
+
+#include <kin/runtime/syscall.hpp>
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+namespace kin {
+namespace {
+
+using namespace std::chrono;
+
+// What the child reports through the CLOEXEC error pipe when it cannot exec.
+enum Stage : int { stage_dup = 1, stage_chdir = 2, stage_exec = 3 };
+struct ChildError {
+  int stage;
+  int err;
+};
+
+// The kernel's struct sigaction (x86_64 / generic layout), for rt_sigaction from the child.
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+
+// The child runs only raw system calls: it is created with clone3 (no atfork handlers) and
+// must not touch locks that another parent thread may have held at the clone, including the
+// sanitizers' interceptors.
+[[noreturn]] void child_exec(int in, int out, int err, bool merge, const char* cwd,
+                             const std::vector<const char*>& candidates, char* const* argv,
+                             char* const* envp, int errfd) {
+  auto fail = [&](int stage, int e) {
+    ChildError ce{stage, e};
+    ::syscall(SYS_write, errfd, &ce, sizeof ce);
+    ::syscall(SYS_exit_group, 127);
+    __builtin_unreachable();
+  };
+  std::uint64_t empty = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof empty);
+  // An ignored SIGPIPE/SIGXFSZ would be inherited across exec; programs expect the default.
+  KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
+  ::syscall(SYS_rt_sigaction, SIGPIPE, &dfl, nullptr, sizeof(std::uint64_t));
+  ::syscall(SYS_rt_sigaction, SIGXFSZ, &dfl, nullptr, sizeof(std::uint64_t));
+  if (in >= 0 && ::syscall(SYS_dup3, in, 0, 0) < 0) fail(stage_dup, errno);
+  if (out >= 0 && ::syscall(SYS_dup3, out, 1, 0) < 0) fail(stage_dup, errno);
+  if (merge) {
+    if (::syscall(SYS_dup3, 1, 2, 0) < 0) fail(stage_dup, errno);
+  } else if (err >= 0 && ::syscall(SYS_dup3, err, 2, 0) < 0) {
+    fail(stage_dup, errno);
+  }
+  // Everything above stdio closes at exec (including the error pipe on success).
+  ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (cwd != nullptr && ::syscall(SYS_chdir, cwd) < 0) fail(stage_chdir, errno);
+  int first_err = ENOENT;
+  bool have_err = false;
+  for (const char* path : candidates) {
+    ::syscall(SYS_execve, path, argv, envp);
+    int e = errno;
+    // Like execvp: keep looking after ENOENT/ENOTDIR, remember a more telling error.
+    if (e != ENOENT && e != ENOTDIR && !have_err) {
+      first_err = e;
+      have_err = true;
+    }
+  }
+  fail(stage_exec, first_err);
+  __builtin_unreachable();
+}
+
+void lift_above_stdio(unique_fd& fd) {
+  if (fd && fd.get() < 3) fd.reset(detail::check(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3), "fcntl(F_DUPFD_CLOEXEC)"));
+}
+
+int decode_status(const siginfo_t& info) {
+  if (info.si_code == CLD_EXITED) return info.si_status;
+  return -info.si_status;  // CLD_KILLED / CLD_DUMPED
+}
+
+// Reaps children whose Popen was destroyed while they still ran. The thread exists only
+// while there is something to reap.
+struct Reaper {
+  std::mutex m;
+  std::vector<int> pidfds;
+  int wake = -1;  // eventfd, owned by the running thread
+  bool running = false;
+};
+
+Reaper& reaper() {
+  static auto* r = new Reaper;  // never destroyed: the thread may outlive static destructors
+  return *r;
+}
+
+void reaper_loop() {
+  auto& r = reaper();
+  for (;;) {
+    std::vector<pollfd> fds;
+    {
+      std::lock_guard lk{r.m};
+      if (r.pidfds.empty()) {
+        ::close(r.wake);
+        r.wake = -1;
+        r.running = false;
+        return;
+      }
+      fds.push_back({r.wake, POLLIN, 0});
+      for (int fd : r.pidfds) fds.push_back({fd, POLLIN, 0});
+    }
+    if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+    std::lock_guard lk{r.m};
+    if (fds[0].revents & POLLIN) {
+      std::uint64_t v;
+      [[maybe_unused]] auto n = ::read(r.wake, &v, sizeof v);
+    }
+    for (std::size_t i = 1; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      siginfo_t info{};
+      if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fds[i].fd), &info,
+                   WEXITED | WNOHANG) == 0 && info.si_pid == 0)
+        continue;  // not finished yet (spurious wake-up)
+      ::close(fds[i].fd);
+      std::erase(r.pidfds, fds[i].fd);
+    }
+  }
+}
+
+void hand_to_reaper(unique_fd pidfd) {
+  auto& r = reaper();
+  std::lock_guard lk{r.m};
+  if (!r.running) {
+    int ev = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ev < 0) return;  // cannot reap in the background: the child stays a zombie until exit
+    r.wake = ev;
+    try {
+      std::thread(reaper_loop).detach();
+    } catch (...) {
+      ::close(ev);
+      r.wake = -1;
+      return;
+    }
+    r.running = true;
+  }
+  r.pidfds.push_back(pidfd.release());
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(r.wake, &one, sizeof one);
+}
+
+void reaper_after_fork_child() {
+  // The reaper thread and the parent's children do not exist in a forked child.
+  auto& r = reaper();
+  new (&r.m) std::mutex;
+  for (int fd : r.pidfds) ::close(fd);
+  r.pidfds.clear();
+  if (r.wake >= 0) ::close(r.wake);
+  r.wake = -1;
+  r.running = false;
+}
+
+[[maybe_unused]] const bool reaper_fork_hook =
+    (::pthread_atfork(nullptr, nullptr, reaper_after_fork_child), true);
+
+// SIGPIPE is blocked around writes to the child's stdin: a reader that is gone gives EPIPE,
+// never a signal that kills the parent.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    already_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
+  }
+  ~SigpipeGuard() {
+    if (got_epipe_ && !already_pending_) {
+      sigset_t pipe_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      timespec zero{0, 0};
+      while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  void saw_epipe() { got_epipe_ = true; }
+
+ private:
+  sigset_t old_{};
+  bool already_pending_ = false;
+  bool got_epipe_ = false;
+};
+
+}  // namespace
+
+Popen::Popen(std::vector<std::string> args, PopenOptions options) : args_(std::move(args)) {
+  if (args_.empty()) throw ValueError("kin::Popen: args must not be empty");
+  if (options.stdin_ == Stdio::stdout_ || options.stdout_ == Stdio::stdout_)
+    throw ValueError("kin::Popen: kin::stdout_ is only valid for stderr_");
+
+  // Everything the child needs is built before the clone: the child must not allocate.
+  std::vector<char*> argv;
+  for (auto& a : args_) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  std::vector<char*> envp;
+  if (options.env) {
+    for (const auto& [k, v] : *options.env) env_strings.push_back(k + "=" + v);
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+  }
+  char* const* env_ptr = options.env ? envp.data() : environ;
+  std::vector<std::string> candidate_strings;
+  const std::string& prog = args_[0];
+  if (prog.find('/') != std::string::npos) {
+    candidate_strings.push_back(prog);
+  } else {
+    std::string path = "/bin:/usr/bin";
+    if (options.env) {
+      if (auto it = options.env->find("PATH"); it != options.env->end()) path = it->second;
+    } else if (const char* p = std::getenv("PATH")) {
+      path = p;
+    }
+    std::size_t start = 0;
+    for (;;) {
+      auto end = path.find(':', start);
+      std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (dir.empty()) dir = ".";
+      candidate_strings.push_back(dir + "/" + prog);
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
+  std::vector<const char*> candidates;
+  for (auto& c : candidate_strings) candidates.push_back(c.c_str());
+
+  unique_fd child_in, child_out, child_err, null_fd;
+  auto open_null = [&] {
+    if (!null_fd) null_fd = unique_fd{detail::check(::open("/dev/null", O_RDWR | O_CLOEXEC), "open(/dev/null)")};
+    return null_fd.get();
+  };
+  auto dup_of = [](int fd) { return unique_fd{detail::check(::fcntl(fd, F_DUPFD_CLOEXEC, 3), "fcntl(F_DUPFD_CLOEXEC)")}; };
+  if (options.stdin_ == Stdio::pipe) {
+    auto p = detail::make_pipe();
+    child_in = std::move(p.read);
+    stdin_ = std::move(p.write);
+  } else if (options.stdin_ == Stdio::devnull) {
+    child_in = dup_of(open_null());
+  }
+  if (options.stdout_ == Stdio::pipe) {
+    auto p = detail::make_pipe();
+    child_out = std::move(p.write);
+    stdout_ = std::move(p.read);
+  } else if (options.stdout_ == Stdio::devnull) {
+    child_out = dup_of(open_null());
+  }
+  if (options.stderr_ == Stdio::pipe) {
+    auto p = detail::make_pipe();
+    child_err = std::move(p.write);
+    stderr_ = std::move(p.read);
+  } else if (options.stderr_ == Stdio::devnull) {
+    child_err = dup_of(open_null());
+  }
+  lift_above_stdio(child_in);
+  lift_above_stdio(child_out);
+  lift_above_stdio(child_err);
+  auto errpipe = detail::make_pipe();
+  lift_above_stdio(errpipe.write);
+  const char* cwd = options.cwd ? options.cwd->c_str() : nullptr;
+
+  int pidfd = -1;
+  clone_args ca{};
+  ca.flags = CLONE_PIDFD;
+  ca.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+  ca.exit_signal = SIGCHLD;
+  long rc = ::syscall(SYS_clone3, &ca, sizeof ca);
+  if (rc == 0)
+    child_exec(child_in.get(), child_out.get(), child_err.get(), options.stderr_ == Stdio::stdout_,
+               cwd, candidates, argv.data(), env_ptr, errpipe.write.get());
+  if (rc < 0) detail::throw_errno("clone3");
+  pid_ = static_cast<pid_t>(rc);
+  pidfd_.reset(pidfd);
+
+  errpipe.write.reset();
+  child_in.reset();
+  child_out.reset();
+  child_err.reset();
+  ChildError ce{};
+  std::size_t got = 0;
+  while (got < sizeof ce) {
+    auto n = detail::retry_eintr([&] { return ::read(errpipe.read.get(), reinterpret_cast<char*>(&ce) + got, sizeof ce - got); });
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got == 0) return;  // the exec closed the error pipe: the program runs
+  wait();  // the child has exited with 127: reap it before reporting
+  stdin_.reset();
+  stdout_.reset();
+  stderr_.reset();
+  if (got != sizeof ce) throw ProcessError("kin::Popen: the child failed before exec");
+  switch (ce.stage) {
+    case stage_chdir: throw OSError(ce.err, "chdir(" + *options.cwd + ")");
+    case stage_dup: throw OSError(ce.err, "dup3 (child stdio)");
+    default: throw OSError(ce.err, "execve(" + prog + ")");
+  }
+}
+
+Popen::Popen(Popen&&) noexcept = default;
+
+Popen& Popen::operator=(Popen&& other) noexcept {
+  if (this != &other) {
+    this->~Popen();
+    new (this) Popen(std::move(other));
+  }
+  return *this;
+}
+
+Popen::~Popen() {
+  if (!pidfd_ || returncode_) return;
+  try {
+    if (poll()) return;
+  } catch (...) {
+    return;
+  }
+  hand_to_reaper(std::move(pidfd_));
+}
+
+bool Popen::reap(bool block) {
+  if (returncode_) return true;
+  if (!pidfd_) throw ValueError("kin::Popen: moved-from Popen");
+  siginfo_t info{};
+  int flags = WEXITED | (block ? 0 : WNOHANG);
+  detail::check(detail::retry_eintr([&] {
+                  return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, flags);
+                }),
+                "waitid(P_PIDFD)");
+  if (info.si_pid == 0) return false;
+  returncode_ = decode_status(info);
+  pidfd_.reset();
+  return true;
+}
+
+std::optional<int> Popen::poll() {
+  reap(false);
+  return returncode_;
+}
+
+int Popen::wait() { return wait_for(std::nullopt); }
+
+int Popen::wait_for(std::optional<nanoseconds> timeout) {
+  if (returncode_) return *returncode_;
+  if (!timeout) {
+    reap(true);
+    return *returncode_;
+  }
+  // A pidfd is readable once the child has exited.
+  if (!pidfd_) throw ValueError("kin::Popen: moved-from Popen");
+  if (detail::poll_fd(pidfd_.get(), POLLIN, detail::to_poll_ms(*timeout)) == 0 && !reap(false))
+    throw TimeoutError("kin::Popen::wait: " + args_[0] + " still running after the timeout");
+  reap(true);
+  return *returncode_;
+}
+
+void Popen::send_signal(int sig) {
+  if (returncode_ || !pidfd_) return;
+  if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) < 0 && errno != ESRCH)
+    detail::throw_errno("pidfd_send_signal");
+}
+
+void Popen::terminate() { send_signal(SIGTERM); }
+void Popen::kill() { send_signal(SIGKILL); }
+
+CommunicateResult Popen::communicate(const std::string& input) { return communicate_for(input, std::nullopt); }
+
+CommunicateResult Popen::communicate_for(const std::string& input, std::optional<nanoseconds> timeout) {
+  const auto deadline = steady_clock::now() + (timeout ? *timeout : nanoseconds{0});
+  if (!communicating_) {
+    if (!input.empty() && !stdin_) throw ValueError("kin::Popen::communicate: input given but stdin_ is not kin::pipe");
+    communicating_ = true;
+    input_ = input;
+    input_off_ = 0;
+    if (input_.empty()) stdin_.reset();
+  } else if (!input.empty()) {
+    throw ValueError("kin::Popen::communicate: cannot send input after starting communication");
+  }
+  for (auto* fd : {&stdin_, &stdout_, &stderr_})
+    if (*fd) detail::set_nonblocking(fd->get(), true);
+
+  SigpipeGuard sigpipe;
+  char buf[65536];
+  while (stdin_ || stdout_ || stderr_) {
+    pollfd fds[3];
+    unique_fd* owners[3];
+    nfds_t n = 0;
+    if (stdin_) {
+      fds[n] = {stdin_.get(), POLLOUT, 0};
+      owners[n++] = &stdin_;
+    }
+    if (stdout_) {
+      fds[n] = {stdout_.get(), POLLIN, 0};
+      owners[n++] = &stdout_;
+    }
+    if (stderr_) {
+      fds[n] = {stderr_.get(), POLLIN, 0};
+      owners[n++] = &stderr_;
+    }
+    int ms = -1;
+    if (timeout) {
+      auto left = ceil<milliseconds>(deadline - steady_clock::now()).count();
+      if (left <= 0) throw TimeoutError("kin::Popen::communicate: " + args_[0] + " still running after the timeout");
+      ms = static_cast<int>(std::min<long long>(left, 1 << 30));
+    }
+    int rc = ::poll(fds, n, ms);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      detail::throw_errno("poll");
+    }
+    for (nfds_t i = 0; i < n; ++i) {
+      if (!fds[i].revents) continue;
+      unique_fd& fd = *owners[i];
+      if (&fd == &stdin_) {
+        std::size_t chunk = std::min(input_.size() - input_off_, sizeof buf);
+        auto w = ::write(fd.get(), input_.data() + input_off_, chunk);
+        if (w > 0) {
+          input_off_ += static_cast<std::size_t>(w);
+          if (input_off_ == input_.size()) fd.reset();
+        } else if (w < 0 && errno == EPIPE) {
+          sigpipe.saw_epipe();
+          fd.reset();  // the child stopped reading: like Python, not an error
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+          detail::throw_errno("write(child stdin)");
+        }
+      } else {
+        auto r = ::read(fd.get(), buf, sizeof buf);
+        if (r > 0) {
+          (&fd == &stdout_ ? out_ : err_).append(buf, static_cast<std::size_t>(r));
+        } else if (r == 0) {
+          fd.reset();
+        } else if (errno != EAGAIN && errno != EINTR) {
+          detail::throw_errno("read(child output)");
+        }
+      }
+    }
+  }
+  if (timeout) {
+    auto left = deadline - steady_clock::now();
+    wait_for(left > nanoseconds{0} ? left : nanoseconds{0});
+  } else {
+    wait();
+  }
+  communicating_ = false;
+  return {std::move(out_), std::move(err_)};
+}
+
+}  // namespace kin

@@ -1,0 +1,51 @@
+#include <kin/run.hpp>
+
+#include <utility>
+
+namespace kin {
+
+void CompletedProcess::check_returncode() const {
+  if (returncode != 0) throw CalledProcessError(returncode, args, out, err);
+}
+
+CompletedProcess run(std::vector<std::string> args, RunOptions options) {
+  if (options.capture_output) {
+    if (options.stdout_ != Stdio::inherit || options.stderr_ != Stdio::inherit)
+      throw ValueError("kin::run: stdout_ and stderr_ may not be used with capture_output");
+    options.stdout_ = options.stderr_ = Stdio::pipe;
+  }
+  if (options.input) {
+    if (options.stdin_ != Stdio::inherit) throw ValueError("kin::run: stdin_ and input may not both be used");
+    options.stdin_ = Stdio::pipe;
+  }
+  Popen p{args, PopenOptions{.stdin_ = options.stdin_,
+                             .stdout_ = options.stdout_,
+                             .stderr_ = options.stderr_,
+                             .cwd = std::move(options.cwd),
+                             .env = std::move(options.env)}};
+  const std::string input = options.input.value_or(std::string{});
+  CommunicateResult res;
+  if (options.timeout) {
+    try {
+      res = p.communicate(input, *options.timeout);
+    } catch (const TimeoutError&) {
+      // Python's run: kill the child, collect what it wrote, reap it, then re-raise.
+      p.kill();
+      p.communicate();
+      throw TimeoutError("kin::run: " + args[0] + " timed out and was killed");
+    }
+  } else {
+    try {
+      res = p.communicate(input);
+    } catch (...) {
+      p.kill();
+      p.wait();
+      throw;
+    }
+  }
+  CompletedProcess done{std::move(args), *p.returncode(), std::move(res.out), std::move(res.err)};
+  if (options.check) done.check_returncode();
+  return done;
+}
+
+}  // namespace kin
