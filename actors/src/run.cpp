@@ -1,5 +1,8 @@
 #include <kin/run.hpp>
 
+#include <chrono>
+#include <cstdio>
+#include <string>
 #include <utility>
 
 namespace kin {
@@ -32,7 +35,11 @@ CompletedProcess run(std::vector<std::string> args, RunOptions options) {
       // Python's run: kill the child, collect what it wrote, reap it, then re-raise.
       p.kill();
       p.communicate();
-      throw TimeoutError("kin::run: " + args[0] + " timed out and was killed");
+      std::string cmd;
+      for (const auto& a : args) cmd += (cmd.empty() ? "'" : ", '") + a + "'";
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", std::chrono::duration<double>(*options.timeout).count());
+      throw TimeoutError("Command '[" + cmd + "]' timed out after " + secs + " seconds");
     }
   } else {
     try {

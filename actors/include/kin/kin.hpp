@@ -19,3 +19,9 @@
 #include <kin/semaphore.hpp>
 #include <kin/shared_memory.hpp>
 #include <kin/value.hpp>
+
+// Threads and subprocess
+#include <kin/popen.hpp>
+#include <kin/run.hpp>
+#include <kin/thread.hpp>
+#include <kin/timer.hpp>
