@@ -1,0 +1,47 @@
+// `kin`: the command line face of the runtime. `kin info` prints what this build of kin and
+// this machine offer (the figures a bug report needs).
+#include <kin/runtime/framing.hpp>
+#include <kin/version.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace {
+
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+void print_info() {
+  utsname u{};
+  ::uname(&u);
+  const char* prefix = std::getenv("KIN_SHM_PREFIX");
+  std::printf("kin %s\n", kin::version());
+  std::printf("  kernel          %s %s (%s)\n", u.sysname, u.release, u.machine);
+  std::printf("  usable cpus     %d\n", usable_cpus());
+  std::printf("  page size       %ld bytes\n", ::sysconf(_SC_PAGESIZE));
+  std::printf("  start methods   fork, forkserver, spawn\n");
+  std::printf("  max frame       %zu bytes (default)\n", kin::detail::kDefaultMaxFrame);
+  std::printf("  shm prefix      %s\n", prefix != nullptr ? prefix : "kin_");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kin: Python's multiprocessing for C++20, built on actors", "kin"};
+  app.set_version_flag("-V,--version", kin::version());
+  app.require_subcommand(0, 1);
+  auto* info = app.add_subcommand("info", "print this build's and this machine's facts");
+  CLI11_PARSE(app, argc, argv);
+  if (*info || app.get_subcommands().empty()) print_info();
+  return 0;
+}
