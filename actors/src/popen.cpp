@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +23,19 @@
 #include <thread>
 
 namespace kin {
+
+namespace detail {
+struct PopenWait {
+  static constexpr int none = INT_MIN;
+  std::mutex m;  // held across waitid so only one thread reaps
+  std::atomic<int> rc{none};
+  [[nodiscard]] std::optional<int> get() const noexcept {
+    int v = rc.load(std::memory_order_acquire);
+    return v == none ? std::nullopt : std::optional<int>{v};
+  }
+};
+}  // namespace detail
+
 namespace {
 
 using namespace std::chrono;
@@ -208,7 +223,8 @@ class SigpipeGuard {
 
 }  // namespace
 
-Popen::Popen(std::vector<std::string> args, PopenOptions options) : args_(std::move(args)) {
+Popen::Popen(std::vector<std::string> args, PopenOptions options)
+    : args_(std::move(args)), wait_(std::make_unique<detail::PopenWait>()) {
   if (args_.empty()) throw ValueError("kin::Popen: args must not be empty");
   if (options.stdin_ == Stdio::stdout_ || options.stdout_ == Stdio::stdout_)
     throw ValueError("kin::Popen: kin::stdout_ is only valid for stderr_");
@@ -330,8 +346,12 @@ Popen& Popen::operator=(Popen&& other) noexcept {
   return *this;
 }
 
+std::optional<int> Popen::returncode() const noexcept {
+  return wait_ ? wait_->get() : std::nullopt;
+}
+
 Popen::~Popen() {
-  if (!pidfd_ || returncode_) return;
+  if (!pidfd_ || returncode()) return;
   try {
     if (poll()) return;
   } catch (...) {
@@ -341,8 +361,15 @@ Popen::~Popen() {
 }
 
 bool Popen::reap(bool block) {
-  if (returncode_) return true;
-  if (!pidfd_) throw ValueError("kin::Popen: moved-from Popen");
+  if (!pidfd_ || !wait_) throw ValueError("kin::Popen: moved-from Popen");
+  if (wait_->get()) return true;
+  std::unique_lock lk{wait_->m, std::defer_lock};
+  if (block) {
+    lk.lock();
+  } else if (!lk.try_lock()) {
+    return false;  // another thread is reaping right now (Python's poll does the same)
+  }
+  if (wait_->get()) return true;
   siginfo_t info{};
   int flags = WEXITED | (block ? 0 : WNOHANG);
   detail::check(detail::retry_eintr([&] {
@@ -350,34 +377,34 @@ bool Popen::reap(bool block) {
                 }),
                 "waitid(P_PIDFD)");
   if (info.si_pid == 0) return false;
-  returncode_ = decode_status(info);
-  pidfd_.reset();
+  wait_->rc.store(decode_status(info), std::memory_order_release);
   return true;
 }
 
 std::optional<int> Popen::poll() {
   reap(false);
-  return returncode_;
+  return returncode();
 }
 
 int Popen::wait() { return wait_for(std::nullopt); }
 
 int Popen::wait_for(std::optional<nanoseconds> timeout) {
-  if (returncode_) return *returncode_;
   if (!timeout) {
     reap(true);
-    return *returncode_;
+    return *returncode();
   }
+  if (!pidfd_ || !wait_) throw ValueError("kin::Popen: moved-from Popen");
+  if (auto rc = returncode()) return *rc;
   // A pidfd is readable once the child has exited.
-  if (!pidfd_) throw ValueError("kin::Popen: moved-from Popen");
   if (detail::poll_fd(pidfd_.get(), POLLIN, detail::to_poll_ms(*timeout)) == 0 && !reap(false))
     throw TimeoutError("kin::Popen::wait: " + args_[0] + " still running after the timeout");
-  reap(true);
-  return *returncode_;
+  reap(true);  // it has exited: at most a short wait for a concurrent reaper
+  return *returncode();
 }
 
 void Popen::send_signal(int sig) {
-  if (returncode_ || !pidfd_) return;
+  if (!pidfd_ || returncode()) return;
+  // After the exit (zombie) the signal is discarded; after the reap the pidfd gives ESRCH.
   if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) < 0 && errno != ESRCH)
     detail::throw_errno("pidfd_send_signal");
 }

@@ -241,6 +241,31 @@ TEST(Popen, DestroyedWhileRunningIsReapedInTheBackground) {
   EXPECT_EQ(errno, ESRCH);
 }
 
+TEST(Popen, KillFromAnotherThreadWhileWaiting) {
+  kin::Popen p{{"sleep", "10"}};
+  std::thread watchdog{[&] {
+    std::this_thread::sleep_for(50ms);
+    p.kill();
+  }};
+  int rc = p.wait(5s);
+  watchdog.join();
+  EXPECT_EQ(rc, -SIGKILL);
+}
+
+TEST(Popen, SeveralThreadsWaitForTheSameChild) {
+  kin::Popen p{{"sleep", "0.1"}};
+  std::vector<int> rcs(4, -1000);
+  std::vector<std::thread> ts;
+  for (std::size_t i = 0; i < rcs.size(); ++i)
+    ts.emplace_back([&, i] { rcs[i] = i % 2 ? p.wait(5s) : p.wait(); });
+  std::optional<int> polled;
+  auto end = std::chrono::steady_clock::now() + 5s;
+  while (!(polled = p.poll()) && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
+  for (auto& t : ts) t.join();
+  for (int rc : rcs) EXPECT_EQ(rc, 0);
+  EXPECT_EQ(p.returncode(), 0);
+}
+
 TEST(Popen, MovableIntoContainers) {
   std::vector<kin::Popen> ps;
   for (int i = 0; i < 4; ++i) ps.emplace_back(std::vector<std::string>{"sh", "-c", "exit " + std::to_string(i)});

@@ -22,11 +22,16 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace kin {
+
+namespace detail {
+struct PopenWait;
+}  // namespace detail
 
 /// Where a child's standard stream goes (Python's None, PIPE, DEVNULL, STDOUT).
 enum class Stdio { inherit, pipe, devnull, stdout_ };
@@ -72,7 +77,8 @@ class Popen {
     return communicate_for(input, std::chrono::ceil<std::chrono::nanoseconds>(timeout));
   }
 
-  /// Waits for the exit; returns the returncode.
+  /// Waits for the exit; returns the returncode. wait/poll/returncode/send_signal may be called
+  /// from several threads; communicate and the pipe calls belong to one thread at a time.
   int wait();
   /// Waits at most `timeout`; TimeoutError when the child is still running (it is not killed).
   template <class Rep, class Period>
@@ -82,11 +88,13 @@ class Popen {
   /// Reaps the child if it has exited; its returncode, else nullopt.
   std::optional<int> poll();
   /// Set once the child has been reaped: exit status, or -signal.
-  [[nodiscard]] std::optional<int> returncode() const noexcept { return returncode_; }
+  [[nodiscard]] std::optional<int> returncode() const noexcept;
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] const std::vector<std::string>& args() const noexcept { return args_; }
 
-  /// Signals the child (through its pidfd); does nothing once it has been reaped.
+  /// Signals the child (through its pidfd, which stays open until the Popen is destroyed, so
+  /// a recycled pid is never hit); does nothing once it has been reaped. Safe to call from
+  /// another thread while one waits.
   void send_signal(int sig);
   void terminate();
   void kill();
@@ -110,7 +118,7 @@ class Popen {
   unique_fd stdin_;
   unique_fd stdout_;
   unique_fd stderr_;
-  std::optional<int> returncode_;
+  std::unique_ptr<detail::PopenWait> wait_;  // serialises reaping, holds the returncode
   // communicate() keeps its progress so a call after a timeout resumes where it stopped.
   bool communicating_ = false;
   std::string input_;
