@@ -59,7 +59,7 @@ struct Registry {
   std::mutex m;
   std::vector<StatePtr> live;  // started, not finished kin::Threads
   StatePtr main;
-  bool atexit_registered = false;
+  int atexit_registrations = 0;
   std::atomic<int> counter{0};
   std::atomic<int> dummy_counter{0};
 };
@@ -276,8 +276,12 @@ void Thread::start() {
   {
     std::lock_guard lk{reg.m};
     reg.live.push_back(state_);
-    if (!reg.atexit_registered) {
-      reg.atexit_registered = true;
+    // Exit handlers run in reverse order of registration, interleaved with the destructors
+    // of static objects. Registering again at each start (bounded: an idempotent handler, a
+    // few bytes each) makes the join run before the destructors of every static built before
+    // the latest start, not only of those built before the first one.
+    if (reg.atexit_registrations < 256) {
+      ++reg.atexit_registrations;
       std::atexit(join_non_daemons_at_exit);
     }
   }

@@ -321,6 +321,58 @@ TEST(Thread, ThreadsShareTheProcessPid) {
   for (pid_t p : pids) EXPECT_EQ(p, ::getpid());
 }
 
+namespace {
+// Reads a pipe until EOF, for at most 10 s.
+std::string read_all_bounded(int fd) {
+  std::string got;
+  char buf[256];
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    auto n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+int g_exit_pipe = -1;
+void say(const char* s) { [[maybe_unused]] auto n = ::write(g_exit_pipe, s, std::strlen(s)); }
+
+struct NoisyStatic {
+  ~NoisyStatic() { say("static-destroyed\n"); }
+};
+}  // namespace
+
+// The exit-time join must come before the destruction of statics built before the latest
+// start(), not only of those built before the first one.
+TEST(Thread, ExitJoinPrecedesDestructionOfStaticsBuiltBeforeTheStart) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    g_exit_pipe = fds[1];
+    kin::Thread first{[] {}};
+    first.start();
+    first.join();
+    static NoisyStatic noisy;  // built after the first start, before the worker's
+    kin::Thread worker{[] {
+      std::this_thread::sleep_for(200ms);
+      say("worker-finished\n");
+    }};
+    worker.start();
+    std::exit(0);
+  }
+  ::close(fds[1]);
+  std::string got = read_all_bounded(fds[0]);
+  ::close(fds[0]);
+  EXPECT_EQ(wait_child(pid, 10s), 0);
+  EXPECT_EQ(got, "worker-finished\nstatic-destroyed\n");
+}
+
 // Python's exit: non-daemon threads are joined, daemon threads abandoned. Run in a forked
 // child that calls std::exit while both kinds run; its output comes back through a pipe.
 TEST(Thread, ExitJoinsNonDaemonThreadsAndAbandonsDaemons) {
