@@ -27,9 +27,13 @@ struct SemaphoreHolding {
 
 inline constexpr std::size_t kHoldersMax = 128;
 
+// Crash consistency: a process may be SIGKILLed anywhere inside the state mutex, so every
+// operation changes the state with one store. The free count is not stored: it is
+// `base - sum(holders[i].count)`; an acquire bumps the caller's count, a release lowers one
+// count (or bumps `base` when nobody holds a permit), a reclaim zeroes a dead holder's count.
 struct SemaphoreState {
   RobustMutex mu;
-  std::uint32_t value;
+  std::int64_t base;
   std::uint32_t bound;      // 0: unbounded
   std::uint32_t reclaimed;  // permits put back from dead holders, not yet handed out
   std::atomic<std::uint32_t> seq;      // futex word: bumped on every release
