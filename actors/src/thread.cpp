@@ -59,6 +59,7 @@ struct Registry {
   std::mutex m;
   std::vector<StatePtr> live;  // started, not finished kin::Threads
   StatePtr main;
+  pid_t owner_pid = ::getpid();
   int atexit_registrations = 0;
   std::atomic<int> counter{0};
   std::atomic<int> dummy_counter{0};
@@ -86,16 +87,28 @@ Registry& registry() {
 
 void fork_prepare() { registry().m.lock(); }
 void fork_parent() { registry().m.unlock(); }
-void fork_child() {
-  // Only the forking thread exists in the child: it becomes the main thread (as in Python);
-  // the parent's other threads are gone and must not be joined at the child's exit.
-  auto& reg = registry();
+// Makes the calling thread the main thread of a new process and forgets the threads of the
+// process it was forked from. Called with reg.m held (or in a single-threaded child).
+void adopt_after_fork(Registry& reg) {
   for (auto& st : reg.live) st->finished = true;  // single-threaded now: no lock needed
   reg.live.clear();
   std::string name = tls_current ? tls_current->name : reg.main->name;
   reg.main = make_running_state(name, false);
+  reg.owner_pid = ::getpid();
   tls_current = reg.main;
+}
+
+void fork_child() {
+  // Only the forking thread exists in the child: it becomes the main thread (as in Python);
+  // the parent's other threads are gone and must not be joined at the child's exit.
+  auto& reg = registry();
+  adopt_after_fork(reg);
   reg.m.unlock();
+}
+
+// A child made without fork() (clone, vfork) ran no atfork handler: notice it on first use.
+void check_forked_locked(Registry& reg) {
+  if (reg.owner_pid != ::getpid()) adopt_after_fork(reg);
 }
 
 StatePtr current_state() {
@@ -103,6 +116,7 @@ StatePtr current_state() {
   auto& reg = registry();
   if (gettid_() == ::getpid()) {
     std::lock_guard lk{reg.m};
+    check_forked_locked(reg);
     return reg.main;
   }
   tls_current = make_running_state("Dummy-" + std::to_string(++reg.dummy_counter), true);
@@ -142,6 +156,7 @@ void join_non_daemons_at_exit() {
     StatePtr next;
     {
       std::lock_guard lk{reg.m};
+      if (reg.owner_pid != ::getpid()) return;  // a child that did not fork through libc
       for (auto& st : reg.live)
         if (!st->daemon && st != tls_current) {
           next = st;
@@ -275,6 +290,7 @@ void Thread::start() {
   auto& reg = registry();
   {
     std::lock_guard lk{reg.m};
+    check_forked_locked(reg);
     reg.live.push_back(state_);
     // Exit handlers run in reverse order of registration, interleaved with the destructors
     // of static objects. Registering again at each start (bounded: an idempotent handler, a
@@ -332,12 +348,14 @@ ThreadHandle current_thread() { return ThreadHandle{current_state()}; }
 ThreadHandle main_thread() {
   auto& reg = registry();
   std::lock_guard lk{reg.m};
+  check_forked_locked(reg);
   return ThreadHandle{reg.main};
 }
 
 std::vector<ThreadHandle> enumerate_threads() {
   auto& reg = registry();
   std::lock_guard lk{reg.m};
+  check_forked_locked(reg);
   std::vector<ThreadHandle> out;
   out.reserve(reg.live.size() + 1);
   out.emplace_back(reg.main);
@@ -348,6 +366,7 @@ std::vector<ThreadHandle> enumerate_threads() {
 std::size_t active_count() {
   auto& reg = registry();
   std::lock_guard lk{reg.m};
+  check_forked_locked(reg);
   return reg.live.size() + 1;
 }
 

@@ -373,6 +373,22 @@ TEST(Thread, ExitJoinPrecedesDestructionOfStaticsBuiltBeforeTheStart) {
   EXPECT_EQ(got, "worker-finished\nstatic-destroyed\n");
 }
 
+// A child made by a raw fork system call runs no atfork handler; its exit must still not wait
+// for the parent's threads, which it does not have.
+TEST(Thread, ChildForkedWithoutLibcDoesNotWaitForTheParentsThreads) {
+  Gate gate;
+  kin::Thread t{[&] { gate.wait(); }};  // non-daemon, running in the parent
+  t.start();
+  pid_t pid = static_cast<pid_t>(::syscall(SYS_fork));
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::exit(0);
+  }
+  EXPECT_EQ(wait_child(pid, 10s), 0);  // -1000 would mean the child hung at exit
+  gate.release();
+  ASSERT_TRUE(t.join(5s));
+}
+
 // Python's exit: non-daemon threads are joined, daemon threads abandoned. Run in a forked
 // child that calls std::exit while both kinds run; its output comes back through a pipe.
 TEST(Thread, ExitJoinsNonDaemonThreadsAndAbandonsDaemons) {
