@@ -324,11 +324,13 @@ bool Thread::join_for(std::chrono::nanoseconds timeout) { return handle().join(t
 bool Thread::is_alive() const { return handle().is_alive(); }
 std::string Thread::name() const { return handle().name(); }
 void Thread::set_name(std::string name) {
+  (void)handle();  // ValueError on a moved-from Thread
   std::lock_guard lk{state_->m};
   state_->name = std::move(name);
 }
 bool Thread::daemon() const { return handle().daemon(); }
 void Thread::set_daemon(bool daemon) {
+  (void)handle();
   std::lock_guard lk{state_->m};
   if (state_->started) throw ValueError("kin::Thread::set_daemon: cannot set daemon status of active thread");
   state_->daemon = daemon;

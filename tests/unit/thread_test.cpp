@@ -312,6 +312,17 @@ TEST(Thread, ThreadsAreMovableIntoContainers) {
   EXPECT_EQ(sum, 36);
 }
 
+TEST(Thread, MovedFromThreadIsValueError) {
+  kin::Thread a{[] {}};
+  kin::Thread b{std::move(a)};
+  EXPECT_THROW(a.start(), kin::ValueError);  // NOLINT(bugprone-use-after-move): on purpose
+  EXPECT_THROW(a.set_name("x"), kin::ValueError);
+  EXPECT_THROW(a.set_daemon(true), kin::ValueError);
+  EXPECT_THROW((void)a.is_alive(), kin::ValueError);
+  b.start();
+  ASSERT_TRUE(b.join(5s));
+}
+
 TEST(Thread, ThreadsShareTheProcessPid) {
   std::vector<pid_t> pids(4);
   std::vector<kin::Thread> ts;
