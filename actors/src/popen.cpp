@@ -4,7 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
-#include <linux/sched.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -55,7 +55,7 @@ struct KernelSigaction {
   std::uint64_t mask;
 };
 
-// The child runs only raw system calls: it is created with clone3 (no atfork handlers) and
+// The child runs only raw system calls: it is created with a raw clone (no atfork handlers) and
 // must not touch locks that another parent thread may have held at the clone, including the
 // sanitizers' interceptors.
 [[noreturn]] void child_exec(int in, int out, int err, bool merge, const char* cwd,
@@ -299,16 +299,17 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
   lift_above_stdio(errpipe.write);
   const char* cwd = options.cwd ? options.cwd->c_str() : nullptr;
 
+  // clone (not clone3, which container seccomp profiles often refuse) with CLONE_PIDFD: a
+  // fork that hands back a pidfd atomically and runs no atfork handlers. The pidfd is stored
+  // through the parent_tid argument; child_tid and tls are unused (their order differs between
+  // architectures, both are 0).
   int pidfd = -1;
-  clone_args ca{};
-  ca.flags = CLONE_PIDFD;
-  ca.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-  ca.exit_signal = SIGCHLD;
-  long rc = ::syscall(SYS_clone3, &ca, sizeof ca);
+  long rc = ::syscall(SYS_clone, static_cast<unsigned long>(CLONE_PIDFD | SIGCHLD), nullptr, &pidfd,
+                      nullptr, nullptr);
   if (rc == 0)
     child_exec(child_in.get(), child_out.get(), child_err.get(), options.stderr_ == Stdio::stdout_,
                cwd, candidates, argv.data(), env_ptr, errpipe.write.get());
-  if (rc < 0) detail::throw_errno("clone3");
+  if (rc < 0) detail::throw_errno("clone(CLONE_PIDFD)");
   pid_ = static_cast<pid_t>(rc);
   pidfd_.reset(pidfd);
 
