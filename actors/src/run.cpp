@@ -55,4 +55,22 @@ CompletedProcess run(std::vector<std::string> args, RunOptions options) {
   return done;
 }
 
+int call(std::vector<std::string> args, RunOptions options) {
+  options.check = false;
+  return run(std::move(args), std::move(options)).returncode;
+}
+
+void check_call(std::vector<std::string> args, RunOptions options) {
+  options.check = true;
+  run(std::move(args), std::move(options));
+}
+
+std::string check_output(std::vector<std::string> args, RunOptions options) {
+  if (options.stdout_ != Stdio::inherit || options.capture_output)
+    throw ValueError("kin::check_output: stdout is captured already");
+  options.stdout_ = Stdio::pipe;
+  options.check = true;
+  return run(std::move(args), std::move(options)).out;
+}
+
 }  // namespace kin

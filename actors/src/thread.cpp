@@ -347,6 +347,10 @@ ThreadHandle Thread::handle() const {
 
 ThreadHandle current_thread() { return ThreadHandle{current_state()}; }
 
+std::uint64_t get_ident() noexcept { return static_cast<std::uint64_t>(::pthread_self()); }
+
+pid_t get_native_id() noexcept { return gettid_(); }
+
 ThreadHandle main_thread() {
   auto& reg = registry();
   std::lock_guard lk{reg.m};

@@ -318,6 +318,22 @@ TEST(Run, TimeoutKillsTheChild) {
   // The leak check fails this test if the sleep were left running or unreaped.
 }
 
+TEST(Run, CallCheckCallCheckOutput) {
+  EXPECT_EQ(kin::call({"sh", "-c", "exit 7"}), 7);
+  EXPECT_NO_THROW(kin::check_call({"true"}));
+  EXPECT_THROW(kin::check_call({"false"}), kin::CalledProcessError);
+  EXPECT_EQ(kin::check_output({"echo", "hi"}), "hi\n");
+  EXPECT_EQ(kin::check_output({"cat"}, {.input = "piped"}), "piped");
+  try {
+    kin::check_output({"sh", "-c", "echo some; exit 2"});
+    ADD_FAILURE() << "no exception";
+  } catch (const kin::CalledProcessError& e) {
+    EXPECT_EQ(e.returncode(), 2);
+    EXPECT_EQ(e.output(), "some\n");
+  }
+  EXPECT_THROW(kin::check_output({"true"}, {.capture_output = true}), kin::ValueError);
+}
+
 TEST(Run, MisuseIsValueError) {
   EXPECT_THROW(kin::run({"true"}, {.stdout_ = kin::pipe, .capture_output = true}), kin::ValueError);
   EXPECT_THROW(kin::run({"cat"}, {.stdin_ = kin::devnull, .input = "x"}), kin::ValueError);

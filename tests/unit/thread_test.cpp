@@ -172,6 +172,14 @@ TEST(Thread, IdentAndNativeId) {
   gate.release();
   ASSERT_TRUE(u.join(5s));
   EXPECT_EQ(*u.native_id(), tid.load());
+  EXPECT_EQ(kin::get_native_id(), ::getpid());  // on the main thread
+  EXPECT_EQ(kin::get_ident(), *kin::main_thread().ident());
+  std::pair<std::uint64_t, pid_t> inside{};
+  kin::Thread v{[&] { inside = {kin::get_ident(), kin::get_native_id()}; }};
+  v.start();
+  ASSERT_TRUE(v.join(5s));
+  EXPECT_EQ(inside.first, *v.ident());
+  EXPECT_EQ(inside.second, *v.native_id());
   EXPECT_EQ(*u.ident(), self.load());
   EXPECT_NE(*u.native_id(), ::getpid());
   EXPECT_NE(*u.ident(), *kin::main_thread().ident());

@@ -1,4 +1,4 @@
-// kin::run — Python's subprocess.run: start a program, feed it input, collect its output and
+// kin::run — Python's subprocess.run (and call / check_call / check_output): start a program, feed it input, collect its output and
 // wait; kin::CompletedProcess holds the result. With check = true a non-zero exit throws
 // kin::CalledProcessError; with a timeout the child is killed and reaped, then TimeoutError
 // is thrown (Python's behaviour).
@@ -42,5 +42,12 @@ struct CompletedProcess {
 };
 
 CompletedProcess run(std::vector<std::string> args, RunOptions options = {});
+
+/// subprocess.call: run and return the returncode.
+int call(std::vector<std::string> args, RunOptions options = {});
+/// subprocess.check_call: run; CalledProcessError on a non-zero returncode.
+void check_call(std::vector<std::string> args, RunOptions options = {});
+/// subprocess.check_output: run with stdout captured and check = true; returns stdout.
+std::string check_output(std::vector<std::string> args, RunOptions options = {});
 
 }  // namespace kin

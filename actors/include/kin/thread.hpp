@@ -154,6 +154,10 @@ class Thread {
 ThreadHandle current_thread();
 /// The program's main thread (in a forked child: the thread that forked).
 ThreadHandle main_thread();
+/// threading.get_ident(): the calling thread's ident (pthread_self() as an integer).
+std::uint64_t get_ident() noexcept;
+/// threading.get_native_id(): the calling thread's kernel id (gettid()).
+pid_t get_native_id() noexcept;
 /// Number of threads enumerate_threads() would list.
 std::size_t active_count();
 /// The main thread plus every started, not yet finished kin::Thread.
