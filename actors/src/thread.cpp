@@ -171,26 +171,32 @@ void join_non_daemons_at_exit() {
 
 void trampoline(StatePtr st) {
   tls_current = st;
+  std::string os_name;
   {
     std::lock_guard lk{st->m};
     st->ident = static_cast<std::uint64_t>(::pthread_self());
     st->native_id = gettid_();
     st->running = true;
+    os_name = st->name.substr(0, 15);
   }
   st->cv.notify_all();
-  ::pthread_setname_np(::pthread_self(), st->name.substr(0, 15).c_str());
+  ::pthread_setname_np(::pthread_self(), os_name.c_str());
+  auto current_name = [&] {
+    std::lock_guard lk{st->m};  // set_name may run concurrently
+    return st->name;
+  };
   try {
     if (st->self != nullptr)
       st->self->run();
     else if (st->target)
       (*st->target)();
   } catch (...) {
-    print_uncaught(st->name);
+    print_uncaught(current_name());
   }
   try {
     st->target.reset();  // the callable's captures die on this thread, as in Python
   } catch (...) {
-    print_uncaught(st->name);
+    print_uncaught(current_name());
   }
   auto& reg = registry();
   {
