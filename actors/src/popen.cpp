@@ -1,5 +1,6 @@
 #include <kin/popen.hpp>
 
+#include <kin/runtime/runtime_resources.hpp>
 #include <kin/runtime/syscall.hpp>
 
 #include <fcntl.h>
@@ -129,6 +130,7 @@ void reaper_loop() {
       std::lock_guard lk{r.m};
       if (r.pidfds.empty()) {
         ::close(r.wake);
+        detail::forget_runtime_fd(r.wake);
         r.wake = -1;
         r.running = false;
         return;
@@ -149,6 +151,7 @@ void reaper_loop() {
                    WEXITED | WNOHANG) == 0 && info.si_pid == 0)
         continue;  // not finished yet (spurious wake-up)
       ::close(fds[i].fd);
+      detail::forget_runtime_fd(fds[i].fd);
       std::erase(r.pidfds, fds[i].fd);
     }
   }
@@ -161,15 +164,20 @@ void hand_to_reaper(unique_fd pidfd) {
     int ev = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ev < 0) return;  // cannot reap in the background: the child stays a zombie until exit
     r.wake = ev;
+    // The reaper's fds belong to the runtime (the test leak check skips them); the child
+    // itself is still checked.
+    detail::note_runtime_fd(ev);
     try {
       std::thread(reaper_loop).detach();
     } catch (...) {
       ::close(ev);
+      detail::forget_runtime_fd(ev);
       r.wake = -1;
       return;
     }
     r.running = true;
   }
+  detail::note_runtime_fd(pidfd.get());
   r.pidfds.push_back(pidfd.release());
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(r.wake, &one, sizeof one);
