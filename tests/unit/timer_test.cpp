@@ -96,3 +96,14 @@ TEST(Timer, FiresEvenWhenTheTimerObjectIsGone) {
   EXPECT_TRUE(eventually(*fired));
   EXPECT_TRUE(h->join(5s));
 }
+
+TEST(Timer, MovedTimerKeepsWorkingAndTheMovedFromOneIsValueError) {
+  std::atomic<bool> fired{false};
+  kin::Timer a{30s, [&] { fired = true; }};
+  a.start();
+  kin::Timer b{std::move(a)};
+  EXPECT_THROW(a.cancel(), kin::ValueError);  // NOLINT(bugprone-use-after-move): on purpose
+  b.cancel();
+  ASSERT_TRUE(b.join(5s));
+  EXPECT_FALSE(fired);
+}

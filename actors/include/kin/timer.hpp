@@ -43,6 +43,7 @@ class Timer : public Thread {
 
   /// Stops the timer if it has not fired yet; harmless afterwards or before start().
   void cancel() {
+    if (!flag_) throw ValueError("kin::Timer::cancel: moved-from Timer");
     {
       std::lock_guard lk{flag_->m};
       flag_->cancelled = true;
