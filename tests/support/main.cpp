@@ -1,9 +1,12 @@
 // main() of every kin test executable: installs the leak-check listener, then runs gtest.
 #include "leak_check.hpp"
 
+#include <kin/init.hpp>
+
 #include <gtest/gtest.h>
 
 int main(int argc, char** argv) {
+  kin::init(argc, argv);       // first: a re-executed (spawn) child runs its entry here
   kin::testing::shm_prefix();  // exports KIN_SHM_PREFIX before any child starts
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::UnitTest::GetInstance()->listeners().Append(new kin::testing::LeakCheck);

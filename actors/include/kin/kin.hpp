@@ -3,6 +3,11 @@
 #pragma once
 
 #include <kin/codec.hpp>
+#include <kin/current_process.hpp>
+#include <kin/init.hpp>
+#include <kin/process.hpp>
+#include <kin/process_info.hpp>
+#include <kin/start_method.hpp>
 #include <kin/errors.hpp>
 #include <kin/version.hpp>
 

@@ -1,0 +1,80 @@
+#include <kin/current_process.hpp>
+#include <kin/init.hpp>
+
+#include "process_globals.hpp"
+
+#include <kin/runtime/reaper.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+namespace kin {
+
+namespace detail {
+
+ProcessGlobals& process_globals() {
+  static auto* g = new ProcessGlobals;  // never destroyed: read from atexit handlers
+  return *g;
+}
+
+void flush_std_streams() {
+  std::cout.flush();
+  std::cerr.flush();
+  std::clog.flush();
+  std::fflush(nullptr);
+}
+
+void finish_children() {
+  auto kids = running_children();
+  for (auto& c : kids)
+    if (c->daemon) signal_child(*c, SIGTERM);
+  for (auto& c : kids) {
+    if (!c->daemon) continue;
+    if (!wait_child(*c, std::chrono::seconds(1))) {
+      signal_child(*c, SIGKILL);
+      wait_child(*c, std::nullopt);
+    }
+  }
+  for (auto& c : kids)
+    if (!c->daemon) wait_child(*c, std::nullopt);
+  reap_finished();
+}
+
+}  // namespace detail
+
+ProcessInfo current_process() {
+  auto info = detail::process_globals().current;
+  info.pid = ::getpid();
+  return info;
+}
+
+std::optional<ProcessInfo> parent_process() { return detail::process_globals().parent; }
+
+std::vector<ProcessInfo> active_children() {
+  std::vector<ProcessInfo> out;
+  for (auto& c : detail::running_children()) out.push_back(ProcessInfo{c->name, c->pid, c->daemon});
+  return out;
+}
+
+int cpu_count() {
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+void exit(int code) {
+  if (detail::process_globals().in_kin_child) throw detail::ExitRequest{code};
+  detail::flush_std_streams();
+  std::exit(code);
+}
+
+void init(int argc, char** argv) {
+  auto& g = detail::process_globals();
+  g.argv.assign(argv, argv + argc);
+  g.current.pid = ::getpid();
+}
+
+}  // namespace kin

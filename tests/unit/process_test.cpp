@@ -1,0 +1,303 @@
+#include <kin/process.hpp>  // first: the header is self-contained
+
+#include <kin/current_process.hpp>
+#include <kin/runtime/syscall.hpp>
+
+#include <gtest/gtest.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+int return_seven() { return 7; }
+void sleep_forever() {
+  for (;;) ::pause();
+}
+
+// True once `pid` no longer exists (or is a zombie of someone else), waiting at most `bound`.
+bool gone_within(pid_t pid, std::chrono::milliseconds bound) {
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) return true;
+    auto close = line.rfind(')');
+    if (close != std::string::npos && line[close + 2] == 'Z') return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// Waits (bounded) for a raw-forked helper process and returns its wait status.
+int wait_raw(pid_t pid, std::chrono::milliseconds bound = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ADD_FAILURE() << "helper process " << pid << " did not finish in time";
+      return -1;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return status;
+}
+
+}  // namespace
+
+TEST(Process, ReturnValueIsTheExitCode) {
+  kin::Process p{return_seven};
+  p.start();
+  ASSERT_TRUE(p.join(10s));
+  EXPECT_EQ(p.exitcode(), 7);
+}
+
+TEST(Process, VoidTargetExitsZeroAndArgumentsArrive) {
+  std::map<std::string, int> m{{"a", 1}};
+  kin::Process p{[](int x, const std::string& s, const std::map<std::string, int>& mm) {
+                   if (x != 42 || s != "hi" || mm.at("a") != 1) kin::exit(3);
+                 },
+                 42, std::string("hi"), m};
+  p.start();
+  ASSERT_TRUE(p.join(10s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(Process, UncaughtExceptionPrintsTypeAndExitsOne) {
+  kin::Process p{kin::ProcessOptions{.name = "thrower"}, [] { throw std::invalid_argument("bad thing"); }};
+  ::testing::internal::CaptureStderr();
+  p.start();
+  ASSERT_TRUE(p.join(10s));
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(p.exitcode(), 1);
+  EXPECT_NE(err.find("Process thrower:"), std::string::npos) << err;
+  EXPECT_NE(err.find("std::invalid_argument: bad thing"), std::string::npos) << err;
+}
+
+TEST(Process, KinExitUnwindsAndUsesTheCode) {
+  kin::Process p{[] {
+    struct Guard {
+      ~Guard() { std::fputs("unwound\n", stdout); }
+    } g;
+    kin::exit(5);
+  }};
+  ::testing::internal::CaptureStdout();
+  p.start();
+  ASSERT_TRUE(p.join(10s));
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "unwound\n");
+  EXPECT_EQ(p.exitcode(), 5);
+}
+
+TEST(Process, TerminateAndKillGiveMinusSignal) {
+  kin::Process t{sleep_forever};
+  kin::Process k{sleep_forever};
+  t.start();
+  k.start();
+  EXPECT_TRUE(t.is_alive());
+  EXPECT_EQ(t.exitcode(), std::nullopt);
+  t.terminate();
+  k.kill();
+  ASSERT_TRUE(t.join(10s));
+  ASSERT_TRUE(k.join(10s));
+  EXPECT_EQ(t.exitcode(), -SIGTERM);
+  EXPECT_EQ(k.exitcode(), -SIGKILL);
+  EXPECT_FALSE(t.is_alive());
+}
+
+TEST(Process, JoinWithTimeoutReturnsFalseOnASleeper) {
+  kin::Process p{sleep_forever};
+  p.start();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(p.join(100ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 90ms);
+  EXPECT_TRUE(p.is_alive());
+  p.kill();
+  EXPECT_TRUE(p.join(10s));
+}
+
+TEST(Process, MisuseIsValueError) {
+  kin::Process p{return_seven};
+  EXPECT_THROW(p.join(), kin::ValueError);
+  EXPECT_THROW(p.terminate(), kin::ValueError);
+  EXPECT_EQ(p.pid(), 0);
+  EXPECT_EQ(p.exitcode(), std::nullopt);
+  p.start();
+  EXPECT_THROW(p.start(), kin::ValueError);
+  EXPECT_THROW(p.set_daemon(true), kin::ValueError);
+  ASSERT_TRUE(p.join(10s));
+  p.close();
+  EXPECT_THROW((void)p.is_alive(), kin::ValueError);
+  EXPECT_THROW(p.join(), kin::ValueError);
+  EXPECT_THROW(p.start(), kin::ValueError);
+  EXPECT_THROW((void)p.sentinel(), kin::ValueError);
+}
+
+TEST(Process, CloseWhileRunningIsValueError) {
+  kin::Process p{sleep_forever};
+  p.start();
+  EXPECT_THROW(p.close(), kin::ValueError);
+  p.kill();
+  ASSERT_TRUE(p.join(10s));
+  p.close();
+}
+
+TEST(Process, NamesDefaultToProcessN) {
+  kin::Process a{return_seven};
+  kin::Process b{kin::ProcessOptions{.name = "worker"}, return_seven};
+  EXPECT_EQ(a.name().rfind("Process-", 0), 0u);
+  EXPECT_EQ(b.name(), "worker");
+  EXPECT_FALSE(b.daemon());
+}
+
+struct Clock : kin::Process {
+  Clock() : kin::Process(kin::ProcessOptions{.name = "clock"}) {}
+  void run() override { kin::exit(kin::current_process().name == "clock" ? 11 : 12); }
+};
+
+TEST(Process, SubclassOverridingRun) {
+  Clock c;
+  c.start();
+  ASSERT_TRUE(c.join(10s));
+  EXPECT_EQ(c.exitcode(), 11);
+}
+
+TEST(Process, ChildSeesItsParentAndItself) {
+  const pid_t me = ::getpid();
+  kin::Process p{kin::ProcessOptions{.name = "kid", .daemon = true}, [me] {
+                   auto parent = kin::parent_process();
+                   auto self = kin::current_process();
+                   bool ok = parent && parent->pid == me && parent->name == "MainProcess" &&
+                             self.name == "kid" && self.daemon && self.pid == ::getpid();
+                   return ok ? 0 : 1;
+                 }};
+  p.start();
+  ASSERT_TRUE(p.join(10s));
+  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_EQ(kin::current_process().name, "MainProcess");
+  EXPECT_FALSE(kin::parent_process().has_value());
+}
+
+TEST(Process, SentinelBecomesReadableWhenTheChildEnds) {
+  kin::Process p{sleep_forever};
+  p.start();
+  pollfd pfd{p.sentinel(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0);
+  p.terminate();
+  EXPECT_EQ(::poll(&pfd, 1, 10000), 1);
+  ASSERT_TRUE(p.join(10s));
+}
+
+TEST(Process, ManyShortLivedChildrenNeverJoinedLeaveNoZombie) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 200; ++i) {
+    kin::Process p{return_seven};
+    p.start();
+    pids.push_back(p.pid());
+  }  // never joined: the Process objects are gone
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!kin::active_children().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(kin::active_children().empty());
+  for (pid_t pid : pids) EXPECT_NE(::kill(pid, 0), 0) << "pid " << pid << " still exists";
+}
+
+TEST(Process, ActiveChildrenListsRunningOnes) {
+  kin::Process p{kin::ProcessOptions{.name = "sleeper"}, sleep_forever};
+  p.start();
+  auto kids = kin::active_children();
+  ASSERT_EQ(kids.size(), 1u);
+  EXPECT_EQ(kids[0].name, "sleeper");
+  EXPECT_EQ(kids[0].pid, p.pid());
+  p.kill();
+  ASSERT_TRUE(p.join(10s));
+  EXPECT_TRUE(kin::active_children().empty());
+}
+
+TEST(Process, CpuCountIsPositive) { EXPECT_GE(kin::cpu_count(), 1); }
+
+// A kin child whose target returns terminates its daemon children (and their groups).
+TEST(Process, DaemonGrandchildGoneWhenItsParentReturns) {
+  auto [rd, wr] = kin::detail::make_pipe();
+  int wfd = wr.get();
+  kin::Process middle{[wfd] {
+    kin::Process d{kin::ProcessOptions{.daemon = true}, sleep_forever};
+    d.start();
+    pid_t pid = d.pid();
+    if (::write(wfd, &pid, sizeof pid) != sizeof pid) return 2;
+    return 0;
+  }};
+  middle.start();
+  wr.reset();
+  pid_t grandchild = 0;
+  ASSERT_EQ(::read(rd.get(), &grandchild, sizeof grandchild), static_cast<ssize_t>(sizeof grandchild));
+  ASSERT_TRUE(middle.join(15s));
+  EXPECT_EQ(middle.exitcode(), 0);
+  EXPECT_TRUE(gone_within(grandchild, 5s));
+}
+
+// The main program's normal exit: daemon children terminated, non-daemon children joined.
+TEST(Process, ProgramExitJoinsNonDaemonsAndTerminatesDaemons) {
+  auto [rd, wr] = kin::detail::make_pipe();
+  pid_t helper = ::fork();
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {  // plays a kin main program that returns from main
+    rd.reset();
+    int wfd = wr.get();
+    kin::Process d{kin::ProcessOptions{.daemon = true}, sleep_forever};
+    kin::Process n{[wfd] {
+      std::this_thread::sleep_for(200ms);
+      char done = 'J';
+      return ::write(wfd, &done, 1) == 1 ? 0 : 1;
+    }};
+    d.start();
+    n.start();
+    pid_t pid = d.pid();
+    if (::write(wfd, &pid, sizeof pid) != sizeof pid) ::_exit(3);
+    std::exit(0);  // runs atexit: kin finishes its children here
+  }
+  wr.reset();
+  pid_t daemon_pid = 0;
+  ASSERT_EQ(::read(rd.get(), &daemon_pid, sizeof daemon_pid), static_cast<ssize_t>(sizeof daemon_pid));
+  char joined = 0;
+  EXPECT_EQ(::read(rd.get(), &joined, 1), 1);  // the non-daemon child finished its work
+  EXPECT_EQ(joined, 'J');
+  int status = wait_raw(helper);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(gone_within(daemon_pid, 5s));
+}
+
+// A daemon child dies with its parent even when the parent is SIGKILLed.
+TEST(Process, DaemonChildDiesWhenItsParentIsKilled) {
+  auto [rd, wr] = kin::detail::make_pipe();
+  pid_t helper = ::fork();
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {
+    rd.reset();
+    kin::Process d{kin::ProcessOptions{.daemon = true}, sleep_forever};
+    d.start();
+    pid_t pid = d.pid();
+    if (::write(wr.get(), &pid, sizeof pid) != sizeof pid) ::_exit(3);
+    sleep_forever();
+  }
+  wr.reset();
+  pid_t daemon_pid = 0;
+  ASSERT_EQ(::read(rd.get(), &daemon_pid, sizeof daemon_pid), static_cast<ssize_t>(sizeof daemon_pid));
+  ::kill(helper, SIGKILL);
+  wait_raw(helper);
+  EXPECT_TRUE(gone_within(daemon_pid, 5s));
+}
