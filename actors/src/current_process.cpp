@@ -1,5 +1,4 @@
 #include <kin/current_process.hpp>
-#include <kin/init.hpp>
 
 #include "process_globals.hpp"
 
@@ -69,12 +68,6 @@ void exit(int code) {
   if (detail::process_globals().in_kin_child) throw detail::ExitRequest{code};
   detail::flush_std_streams();
   std::exit(code);
-}
-
-void init(int argc, char** argv) {
-  auto& g = detail::process_globals();
-  g.argv.assign(argv, argv + argc);
-  g.current.pid = ::getpid();
 }
 
 }  // namespace kin

@@ -48,6 +48,10 @@ void warn_if_threaded_fork() {
                static_cast<int>(me), threads);
 }
 
+}  // namespace
+
+namespace detail {
+
 void ensure_exit_hook() {
   static std::atomic<pid_t> hooked_in{0};
   const pid_t me = ::getpid();
@@ -68,7 +72,45 @@ std::string current_exception_type() {
   return name;
 }
 
-}  // namespace
+void become_child(ProcessInfo self, ProcessInfo parent) {
+  auto& g = process_globals();
+  g.parent = std::move(parent);
+  g.current = std::move(self);
+  g.in_kin_child = true;
+  if (g.current.daemon) {
+    ::setpgid(0, 0);
+    // Die with the parent. The parent may already be gone: then we were re-parented.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != g.parent->pid) ::_exit(1);
+  }
+}
+
+int run_child_body(const std::string& name, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const ExitRequest& e) {
+    return e.code;
+  } catch (const std::exception& e) {
+    flush_std_streams();
+    std::fprintf(stderr, "Process %s:\n%s: %s\n", name.c_str(), current_exception_type().c_str(), e.what());
+  } catch (...) {
+    flush_std_streams();
+    std::fprintf(stderr, "Process %s:\n%s\n", name.c_str(), current_exception_type().c_str());
+  }
+  return 1;
+}
+
+void leave_child(int code) {
+  try {
+    finish_children();
+  } catch (...) {
+  }
+  flush_std_streams();
+  // Never through the parent's static destructors, atexit handlers or CAF system (G8, G11).
+  ::_exit(code & 0xff);
+}
+
+}  // namespace detail
 
 void set_start_method(StartMethod m) { g_start_method = m; }
 StartMethod get_start_method() { return g_start_method; }
@@ -108,11 +150,12 @@ void Process::check_started(const char* what) const {
 void Process::start() {
   check_open();
   if (state_) throw ValueError("kin::Process::start: a process can only be started once");
-  if (start_method() != StartMethod::fork)
-    throw StartMethodError(std::string("kin::Process::start: the ") + to_string(start_method()) +
-                           " start method is not available yet in this build; use StartMethod::fork");
+  if (start_method() == StartMethod::forkserver)
+    throw StartMethodError("kin::Process::start: the forkserver start method is not available yet "
+                           "in this build; use StartMethod::spawn (same rules) or StartMethod::fork");
   detail::reap_finished();
-  ensure_exit_hook();
+  detail::ensure_exit_hook();
+  if (start_method() == StartMethod::spawn) return start_spawn();
   warn_if_threaded_fork();
   detail::flush_std_streams();  // or buffered output would be written twice
 
@@ -136,38 +179,13 @@ void Process::start() {
 
 void Process::child_main(const std::string& parent_name, pid_t parent_pid) {
   detail::forget_children_after_fork();
-  auto& g = detail::process_globals();
-  g.parent = ProcessInfo{parent_name, parent_pid, false};
-  g.current = ProcessInfo{options_.name, ::getpid(), options_.daemon};
-  g.in_kin_child = true;
-  if (options_.daemon) {
-    ::setpgid(0, 0);
-    // Die with the parent. The parent may already be gone: then we were re-parented.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent_pid) ::_exit(1);
-  }
-  int code = 0;
-  try {
+  detail::become_child(ProcessInfo{options_.name, ::getpid(), options_.daemon},
+                       ProcessInfo{parent_name, parent_pid, false});
+  int code = detail::run_child_body(options_.name, [this] {
     run();
-    code = target_result_;
-  } catch (const detail::ExitRequest& e) {
-    code = e.code;
-  } catch (const std::exception& e) {
-    detail::flush_std_streams();
-    std::fprintf(stderr, "Process %s:\n%s: %s\n", options_.name.c_str(), current_exception_type().c_str(), e.what());
-    code = 1;
-  } catch (...) {
-    detail::flush_std_streams();
-    std::fprintf(stderr, "Process %s:\n%s\n", options_.name.c_str(), current_exception_type().c_str());
-    code = 1;
-  }
-  try {
-    detail::finish_children();
-  } catch (...) {
-  }
-  detail::flush_std_streams();
-  // Never through the parent's static destructors, atexit handlers or CAF system (G8, G11).
-  ::_exit(code & 0xff);
+    return target_result_;
+  });
+  detail::leave_child(code);
 }
 
 void Process::join() {

@@ -3,6 +3,7 @@
 
 #include <kin/process_info.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,5 +31,16 @@ void finish_children();
 
 /// Flushes C stdio and the standard C++ streams.
 void flush_std_streams();
+
+/// Registers the atexit hook that runs finish_children() in this process (once per process).
+void ensure_exit_hook();
+/// In a new child (forked or spawned): records who it is; a daemon leads its own process
+/// group and dies with its parent.
+void become_child(ProcessInfo self, ProcessInfo parent);
+/// Runs a child's body: its int result, kin::exit's code, or 1 after printing an uncaught
+/// exception's type and message as "Process <name>:".
+int run_child_body(const std::string& name, const std::function<int()>& body);
+/// Finishes the child's own children, flushes, and _exits with `code`.
+[[noreturn]] void leave_child(int code);
 
 }  // namespace kin::detail

@@ -1,10 +1,14 @@
 #include <kin/process.hpp>  // first: the header is self-contained
 
 #include <kin/current_process.hpp>
+#include <kin/value.hpp>
 #include <kin/runtime/syscall.hpp>
+
+#include <caf/meta/type_name.hpp>
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -300,4 +304,126 @@ TEST(Process, DaemonChildDiesWhenItsParentIsKilled) {
   ::kill(helper, SIGKILL);
   wait_raw(helper);
   EXPECT_TRUE(gone_within(daemon_pid, 5s));
+}
+
+// ---- start methods ------------------------------------------------------------------------
+
+namespace {
+
+struct Job {
+  int id = 0;
+  std::string cmd;
+  std::vector<std::string> args;
+};
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Job& x) {
+  return f(caf::meta::type_name("Job"), x.id, x.cmd, x.args);
+}
+
+int check_args(int x, std::string s, std::vector<double> v, std::map<std::string, int> m, Job j) {
+  if (x != 42) return 10;
+  if (s != "hello") return 11;
+  if (v != std::vector<double>{1.5, 2.5}) return 12;
+  if (m != std::map<std::string, int>{{"a", 1}, {"b", 2}}) return 13;
+  if (j.id != 7 || j.cmd != "ls" || j.args != std::vector<std::string>{"-l", "/"}) return 14;
+  return kin::parent_process() && kin::current_process().name == "checker" ? 0 : 15;
+}
+
+int count_open_fds() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+    return n - 1;  // the directory's own fd
+  }
+  return -1;
+}
+
+int throw_in_child() { throw std::runtime_error("from a spawned child"); }
+
+}  // namespace
+
+class StartMethods : public ::testing::TestWithParam<kin::StartMethod> {};
+
+TEST_P(StartMethods, RunTheSameProgramWithArgumentsOfSeveralTypes) {
+  kin::Process p{kin::ProcessOptions{.name = "checker", .start_method = GetParam()}, check_args, 42,
+                 std::string("hello"), std::vector<double>{1.5, 2.5},
+                 std::map<std::string, int>{{"a", 1}, {"b", 2}}, Job{7, "ls", {"-l", "/"}}};
+  p.start();
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST_P(StartMethods, ExceptionsAndSignalsGiveTheSameExitCodes) {
+  kin::Process t{kin::ProcessOptions{.start_method = GetParam()}, throw_in_child};
+  kin::Process s{kin::ProcessOptions{.start_method = GetParam()}, sleep_forever};
+  ::testing::internal::CaptureStderr();
+  t.start();
+  s.start();
+  ASSERT_TRUE(t.join(20s));
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(t.exitcode(), 1);
+  EXPECT_NE(err.find("std::runtime_error: from a spawned child"), std::string::npos) << err;
+  s.terminate();
+  ASSERT_TRUE(s.join(20s));
+  EXPECT_EQ(s.exitcode(), -SIGTERM);
+}
+
+INSTANTIATE_TEST_SUITE_P(ForkAndSpawn, StartMethods, ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn),
+                         [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
+
+TEST(Spawn, ChildSeesOnlyStdio) {
+  auto [a, b] = kin::detail::make_pipe();  // open in the parent, must not reach the child
+  kin::Process p{kin::ProcessOptions{.start_method = kin::StartMethod::spawn}, count_open_fds};
+  p.start();
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 3);  // 0, 1, 2
+}
+
+TEST(Spawn, CapturelessLambdaIsAccepted) {
+  kin::Process p{kin::ProcessOptions{.start_method = kin::StartMethod::spawn}, [](int x) { return x + 1; }, 8};
+  p.start();
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 9);
+}
+
+TEST(Spawn, ClosuresAndRunOverridesAreStartMethodErrors) {
+  int captured = 1;
+  kin::Process closure{kin::ProcessOptions{.start_method = kin::StartMethod::spawn}, [captured] { return captured; }};
+  EXPECT_THROW(closure.start(), kin::StartMethodError);
+  Clock c;
+  kin::set_start_method(kin::StartMethod::spawn);
+  EXPECT_THROW(c.start(), kin::StartMethodError);
+  kin::set_start_method(kin::StartMethod::fork);
+  EXPECT_EQ(c.pid(), 0);  // nothing was started
+  try {
+    closure.start();
+  } catch (const kin::StartMethodError& e) {
+    EXPECT_NE(std::string(e.what()).find("StartMethod::fork"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Forkserver, IsNotAvailableYetAndSaysSo) {
+  kin::Process p{kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, return_seven};
+  EXPECT_THROW(p.start(), kin::StartMethodError);
+}
+
+namespace {
+void bump_twice(kin::Value<int> v, int by) {
+  for (int i = 0; i < 2; ++i) {
+    auto g = v.locked();
+    *g += by;
+  }
+}
+}  // namespace
+
+// kin objects given as arguments arrive usable: their fds travel with SCM_RIGHTS.
+TEST_P(StartMethods, KinObjectsAsArgumentsArriveUsable) {
+  kin::Value<int> v{1};
+  kin::Process p{kin::ProcessOptions{.start_method = GetParam()}, bump_twice, v, 5};
+  p.start();
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_EQ(v.load(), 11);
 }

@@ -13,6 +13,7 @@
 // terminated together with their own children; a daemon child also dies with its parent.
 #pragma once
 
+#include <kin/codec.hpp>
 #include <kin/errors.hpp>
 #include <kin/start_method.hpp>
 
@@ -20,6 +21,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,6 +34,65 @@ namespace kin {
 
 namespace detail {
 struct ChildState;
+
+/// What the spawn start method needs to run a target in a fresh image of this program: the
+/// function, a type-specific invoker that decodes the arguments and calls it, and the encoder
+/// of the arguments. Both functions travel as (object, offset): see runtime/code_address.hpp.
+struct SpawnTarget {
+  using Invoker = int (*)(std::uintptr_t fn, std::span<const std::byte> args);
+  std::uintptr_t fn = 0;
+  Invoker invoker = nullptr;
+  std::function<Bytes()> encode_args;
+};
+
+template <class Fp, class... A>
+int spawn_invoke(std::uintptr_t fn, std::span<const std::byte> args) {
+  std::tuple<A...> tup;
+  decode_into(args, tup);
+  auto f = reinterpret_cast<Fp>(fn);
+  if constexpr (std::is_convertible_v<std::invoke_result_t<Fp, A&...>, int>) {
+    return static_cast<int>(std::apply(f, tup));
+  } else {
+    std::apply(f, tup);
+    return 0;
+  }
+}
+
+// The plain function pointer type a target decays to: a function, a function pointer, or a
+// captureless lambda with one non-template call operator; void when there is none.
+template <class F, class = void>
+struct function_pointer_of {
+  using type = void;
+};
+template <class F>
+  requires(std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>)
+struct function_pointer_of<F, void> {
+  using type = F;
+};
+template <class R, class C, class... A>
+R (*fp_from_member(R (C::*)(A...) const))(A...);
+template <class F>
+  requires(std::is_class_v<F> && requires { &F::operator(); })
+struct function_pointer_of<F, void> {
+  using candidate = decltype(fp_from_member(&F::operator()));
+  using type = std::conditional_t<std::is_convertible_v<F, candidate>, candidate, void>;
+};
+
+template <class F, class... Args>
+std::shared_ptr<const SpawnTarget> make_spawn_target(const F& f, const std::tuple<Args...>& args) {
+  using Fp = typename function_pointer_of<F>::type;
+  if constexpr (std::is_void_v<Fp>) {
+    return nullptr;  // a closure: only the fork start method can run it
+  } else if constexpr (!(serializable<Args> && ...) || !(std::is_default_constructible_v<Args> && ...)) {
+    return nullptr;  // arguments that cannot travel
+  } else {
+    auto t = std::make_shared<SpawnTarget>();
+    t->fn = reinterpret_cast<std::uintptr_t>(static_cast<Fp>(f));
+    t->invoker = &spawn_invoke<Fp, Args...>;
+    t->encode_args = [args] { return encode(args); };
+    return t;
+  }
+}
 }  // namespace detail
 
 struct ProcessOptions {
@@ -54,8 +115,9 @@ class Process {
   template <class F, class... Args>
     requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
   Process(ProcessOptions options, F&& f, Args&&... args) : Process(std::move(options)) {
-    target_ = [fn = std::decay_t<F>(std::forward<F>(f)),
-               tup = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...)]() mutable -> int {
+    auto tup0 = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...);
+    spawn_ = detail::make_spawn_target<std::decay_t<F>>(f, tup0);
+    target_ = [fn = std::decay_t<F>(std::forward<F>(f)), tup = std::move(tup0)]() mutable -> int {
       using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
       if constexpr (std::is_convertible_v<R, int>)
         return static_cast<int>(std::apply(fn, tup));
@@ -113,9 +175,11 @@ class Process {
   void check_open() const;
   void check_started(const char* what) const;
   [[noreturn]] void child_main(const std::string& parent_name, pid_t parent_pid);
+  void start_spawn();
 
   ProcessOptions options_;
   std::function<int()> target_;
+  std::shared_ptr<const detail::SpawnTarget> spawn_;  // null: only fork can run this target
   int target_result_ = 0;
   std::shared_ptr<detail::ChildState> state_;
   bool closed_ = false;
