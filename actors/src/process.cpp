@@ -72,7 +72,7 @@ std::string current_exception_type() {
   return name;
 }
 
-void become_child(ProcessInfo self, ProcessInfo parent) {
+void become_child(ProcessInfo self, ProcessInfo parent, pid_t os_parent) {
   auto& g = process_globals();
   g.parent = std::move(parent);
   g.current = std::move(self);
@@ -81,7 +81,7 @@ void become_child(ProcessInfo self, ProcessInfo parent) {
     ::setpgid(0, 0);
     // Die with the parent. The parent may already be gone: then we were re-parented.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != g.parent->pid) ::_exit(1);
+    if (::getppid() != os_parent) ::_exit(1);
   }
 }
 
@@ -150,12 +150,9 @@ void Process::check_started(const char* what) const {
 void Process::start() {
   check_open();
   if (state_) throw ValueError("kin::Process::start: a process can only be started once");
-  if (start_method() == StartMethod::forkserver)
-    throw StartMethodError("kin::Process::start: the forkserver start method is not available yet "
-                           "in this build; use StartMethod::spawn (same rules) or StartMethod::fork");
   detail::reap_finished();
   detail::ensure_exit_hook();
-  if (start_method() == StartMethod::spawn) return start_spawn();
+  if (start_method() != StartMethod::fork) return start_spawn();
   warn_if_threaded_fork();
   detail::flush_std_streams();  // or buffered output would be written twice
 
@@ -180,7 +177,7 @@ void Process::start() {
 void Process::child_main(const std::string& parent_name, pid_t parent_pid) {
   detail::forget_children_after_fork();
   detail::become_child(ProcessInfo{options_.name, ::getpid(), options_.daemon},
-                       ProcessInfo{parent_name, parent_pid, false});
+                       ProcessInfo{parent_name, parent_pid, false}, parent_pid);
   int code = detail::run_child_body(options_.name, [this] {
     run();
     return target_result_;

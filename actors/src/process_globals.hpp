@@ -34,9 +34,9 @@ void flush_std_streams();
 
 /// Registers the atexit hook that runs finish_children() in this process (once per process).
 void ensure_exit_hook();
-/// In a new child (forked or spawned): records who it is; a daemon leads its own process
-/// group and dies with its parent.
-void become_child(ProcessInfo self, ProcessInfo parent);
+/// In a new child (forked, spawned or from the forkserver): records who it is; a daemon leads
+/// its own process group and dies with its OS parent, expected to be `os_parent`.
+void become_child(ProcessInfo self, ProcessInfo parent, pid_t os_parent);
 /// Runs a child's body: its int result, kin::exit's code, or 1 after printing an uncaught
 /// exception's type and message as "Process <name>:".
 int run_child_body(const std::string& name, const std::function<int()>& body);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -64,6 +65,14 @@ void track_child(std::shared_ptr<ChildState> c) {
 bool try_reap(ChildState& c) {
   std::lock_guard g{c.mu};
   if (c.exitcode) return true;
+  if (c.status_fd) {
+    if (poll_fd(c.status_fd.get(), POLLIN, std::chrono::milliseconds{0}) == 0) return false;
+    std::int32_t code = 0;
+    ssize_t n = retry_eintr([&] { return ::read(c.status_fd.get(), &code, sizeof code); });
+    c.exitcode = n == static_cast<ssize_t>(sizeof code) ? code : 255;  // server gone: status lost
+    reclaim_segments_of(c.pid);
+    return true;
+  }
   siginfo_t info{};
   int rc = retry_eintr([&] { return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c.pidfd.get()), &info, WEXITED | WNOHANG); });
   if (rc < 0) {
@@ -84,7 +93,7 @@ bool wait_child(ChildState& c, std::optional<std::chrono::milliseconds> timeout)
   {
     std::lock_guard g{c.mu};
     if (c.exitcode) return true;
-    fd = c.pidfd.get();
+    fd = c.status_fd ? c.status_fd.get() : c.pidfd.get();
   }
   // poll() outside the lock so other threads can query the same child meanwhile; the pidfd
   // stays open as long as the ChildState lives.
@@ -124,6 +133,7 @@ void forget_children_after_fork() {
   for (auto& c : r->children) {
     new (&c->mu) std::mutex;
     c->pidfd.reset();
+    c->status_fd.reset();
   }
   r->children.clear();
 }

@@ -370,7 +370,7 @@ TEST_P(StartMethods, ExceptionsAndSignalsGiveTheSameExitCodes) {
   EXPECT_EQ(s.exitcode(), -SIGTERM);
 }
 
-INSTANTIATE_TEST_SUITE_P(ForkAndSpawn, StartMethods, ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn),
+INSTANTIATE_TEST_SUITE_P(ForkAndSpawn, StartMethods, ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver),
                          [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
 
 TEST(Spawn, ChildSeesOnlyStdio) {
@@ -404,9 +404,32 @@ TEST(Spawn, ClosuresAndRunOverridesAreStartMethodErrors) {
   }
 }
 
-TEST(Forkserver, IsNotAvailableYetAndSaysSo) {
-  kin::Process p{kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, return_seven};
-  EXPECT_THROW(p.start(), kin::StartMethodError);
+TEST(Forkserver, ChildSeesOnlyStdioAndClosuresAreRefused) {
+  auto [a, b] = kin::detail::make_pipe();
+  kin::Process p{kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, count_open_fds};
+  p.start();
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 3);
+  int captured = 2;
+  kin::Process closure{kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, [captured] { return captured; }};
+  EXPECT_THROW(closure.start(), kin::StartMethodError);
+}
+
+TEST(Forkserver, ManyChildrenAndJoinWithTimeout) {
+  std::vector<kin::Process> ps;
+  for (int i = 0; i < 20; ++i) ps.emplace_back(kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, return_seven);
+  for (auto& p : ps) p.start();
+  for (auto& p : ps) {
+    ASSERT_TRUE(p.join(20s));
+    EXPECT_EQ(p.exitcode(), 7);
+  }
+  kin::Process s{kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, sleep_forever};
+  s.start();
+  EXPECT_FALSE(s.join(50ms));
+  EXPECT_TRUE(s.is_alive());
+  s.kill();
+  ASSERT_TRUE(s.join(20s));
+  EXPECT_EQ(s.exitcode(), -SIGKILL);
 }
 
 namespace {

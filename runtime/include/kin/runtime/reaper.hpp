@@ -23,6 +23,9 @@ struct ChildState {
   std::mutex mu;
   pid_t pid = 0;
   unique_fd pidfd;                 // readable once the child has ended; open while this lives
+  // A child forked by the forkserver is the server's child, not ours: the server reaps it and
+  // writes its exit code (int32) here. When valid, this replaces waitid().
+  unique_fd status_fd;
   std::optional<int> exitcode;     // set when reaped: exit code, or -signal
   bool daemon = false;
   bool own_group = false;          // the child leads its own process group
