@@ -32,9 +32,10 @@ CompletedProcess run(std::vector<std::string> args, RunOptions options) {
     try {
       res = p.communicate(input, *options.timeout);
     } catch (const TimeoutError&) {
-      // Python's run: kill the child, collect what it wrote, reap it, then re-raise.
+      // Python's run kills the child and reaps it before re-raising. Unlike Python it does not
+      // drain the pipes first: a grandchild holding them open would block that drain.
       p.kill();
-      p.communicate();
+      p.wait();
       std::string cmd;
       for (const auto& a : args) cmd += (cmd.empty() ? "'" : ", '") + a + "'";
       char secs[32];

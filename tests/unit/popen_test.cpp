@@ -334,6 +334,14 @@ TEST(Run, CallCheckCallCheckOutput) {
   EXPECT_THROW(kin::check_output({"true"}, {.capture_output = true}), kin::ValueError);
 }
 
+TEST(Run, TimeoutDoesNotWaitForAGrandchildHoldingThePipes) {
+  // sh forks `sleep 30`, which inherits stdout/stderr; killing sh leaves it holding the pipes.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(kin::run({"sh", "-c", "sleep 30; true"}, {.capture_output = true, .timeout = 100ms}),
+               kin::TimeoutError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);  // a drain would take the full 30 s
+}
+
 TEST(Run, MisuseIsValueError) {
   EXPECT_THROW(kin::run({"true"}, {.stdout_ = kin::pipe, .capture_output = true}), kin::ValueError);
   EXPECT_THROW(kin::run({"cat"}, {.stdin_ = kin::devnull, .input = "x"}), kin::ValueError);
