@@ -18,6 +18,7 @@
 #include "process_globals.hpp"
 
 #include <kin/runtime/code_address.hpp>
+#include <kin/runtime/entry_registry.hpp>
 #include <kin/runtime/framing.hpp>
 #include <kin/runtime/handover.hpp>
 #include <kin/runtime/reaper.hpp>
@@ -47,6 +48,7 @@ namespace {
 constexpr int kControlFd = 3;
 constexpr const char* kSpawnFlag = "--kin-spawn";
 constexpr const char* kForkserverFlag = "--kin-forkserver";
+constexpr const char* kEntryPrefix = "kin-entry:";
 
 // name, daemon, parent name, parent pid, fn object, fn offset, invoker object, invoker offset, args
 using StartRequest = std::tuple<std::string, bool, std::string, std::int32_t, std::string, std::uint64_t,
@@ -68,7 +70,14 @@ StartRequest read_request(int fd, std::vector<unique_fd>& fds) {
   auto& [name, daemon, parent_name, parent_pid, fn_obj, fn_off, inv_obj, inv_off, args] = req;
   detail::become_child(ProcessInfo{name, ::getpid(), daemon}, ProcessInfo{parent_name, parent_pid, false}, os_parent);
   int code = detail::run_child_body(name, [&] {
-    auto fn = reinterpret_cast<std::uintptr_t>(detail::resolve_code_ref({fn_obj, fn_off}));
+    std::uintptr_t fn = 0;
+    if (fn_obj.rfind(kEntryPrefix, 0) == 0) {  // a KIN_ENTRY function, sent by name
+      auto named = detail::entry_named(fn_obj.substr(std::strlen(kEntryPrefix)));
+      if (!named) throw ProtocolError("kin: no KIN_ENTRY named " + fn_obj.substr(std::strlen(kEntryPrefix)) + " in this program");
+      fn = *named;
+    } else {
+      fn = reinterpret_cast<std::uintptr_t>(detail::resolve_code_ref({fn_obj, fn_off}));
+    }
     auto invoker = reinterpret_cast<detail::SpawnTarget::Invoker>(detail::resolve_code_ref({inv_obj, inv_off}));
     detail::HandoverImport scope{fds};
     return invoker(fn, args);
@@ -253,7 +262,8 @@ void Process::start_spawn() {
     detail::HandoverExport scope{handed};
     args = spawn_->encode_args();
   }
-  auto fn = detail::code_ref_of(reinterpret_cast<const void*>(spawn_->fn));
+  auto entry = detail::entry_name_of(spawn_->fn);
+  auto fn = entry ? detail::CodeRef{kEntryPrefix + *entry, 0} : detail::code_ref_of(reinterpret_cast<const void*>(spawn_->fn));
   auto inv = detail::code_ref_of(reinterpret_cast<const void*>(spawn_->invoker));
   auto& g = detail::process_globals();
   StartRequest req{options_.name, options_.daemon, g.current.name, static_cast<std::int32_t>(::getpid()),

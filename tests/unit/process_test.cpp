@@ -1,5 +1,6 @@
 #include <kin/process.hpp>  // first: the header is self-contained
 
+#include <kin/context.hpp>
 #include <kin/current_process.hpp>
 #include <kin/value.hpp>
 #include <kin/runtime/syscall.hpp>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -449,4 +451,60 @@ TEST_P(StartMethods, KinObjectsAsArgumentsArriveUsable) {
   ASSERT_TRUE(p.join(20s));
   EXPECT_EQ(p.exitcode(), 0);
   EXPECT_EQ(v.load(), 11);
+}
+
+namespace {
+int named_entry(int x) { return x * 2; }
+KIN_ENTRY(named_entry);
+}  // namespace
+
+TEST(Context, ProcessesUseItsStartMethod) {
+  for (auto m : {kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver}) {
+    kin::Context ctx{m};
+    auto p = ctx.process(named_entry, 21);  // KIN_ENTRY: travels by name under spawn/forkserver
+    EXPECT_EQ(p.start_method(), m);
+    p.start();
+    ASSERT_TRUE(p.join(20s));
+    EXPECT_EQ(p.exitcode(), 42) << kin::to_string(m);
+  }
+}
+
+TEST(Context, DefaultStartMethodCanBeChanged) {
+  EXPECT_EQ(kin::get_start_method(), kin::StartMethod::fork);
+  kin::set_start_method(kin::StartMethod::spawn);
+  kin::Process p{return_seven};
+  EXPECT_EQ(p.start_method(), kin::StartMethod::spawn);
+  kin::set_start_method(kin::StartMethod::fork);
+  EXPECT_EQ(p.start_method(), kin::StartMethod::fork);  // read at start(), like Python's default
+}
+
+TEST(Process, ForkingWithThreadsWarnsOncePerProcess) {
+  auto [rd, wr] = kin::detail::make_pipe();
+  pid_t helper = ::fork();  // a fresh process: no warning printed in it yet
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {
+    ::dup2(wr.get(), 2);
+    std::atomic<bool> stop{false};
+    std::thread t([&] {
+      while (!stop) std::this_thread::sleep_for(1ms);
+    });
+    kin::Process a{return_seven};
+    kin::Process b{return_seven};
+    a.start();
+    b.start();
+    bool ok = a.join(10s) && b.join(10s);
+    stop = true;
+    t.join();
+    ::_exit(ok ? 0 : 1);
+  }
+  wr.reset();
+  std::string err;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(rd.get(), buf, sizeof buf)) > 0) err.append(buf, static_cast<std::size_t>(n));
+  int status = wait_raw(helper);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto first = err.find("is multi-threaded");
+  ASSERT_NE(first, std::string::npos) << err;
+  EXPECT_EQ(err.find("is multi-threaded", first + 1), std::string::npos) << err;
 }

@@ -15,6 +15,7 @@
 
 #include <kin/codec.hpp>
 #include <kin/errors.hpp>
+#include <kin/runtime/entry_registry.hpp>  // KIN_ENTRY
 #include <kin/start_method.hpp>
 
 #include <sys/types.h>
