@@ -210,7 +210,7 @@ TEST(Process, SentinelBecomesReadableWhenTheChildEnds) {
 
 TEST(Process, ManyShortLivedChildrenNeverJoinedLeaveNoZombie) {
   std::vector<pid_t> pids;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 500; ++i) {
     kin::Process p{return_seven};
     p.start();
     pids.push_back(p.pid());
