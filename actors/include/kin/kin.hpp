@@ -3,6 +3,7 @@
 #pragma once
 
 #include <kin/codec.hpp>
+#include <kin/thread_queue.hpp>
 #include <kin/context.hpp>
 #include <kin/current_process.hpp>
 #include <kin/init.hpp>
