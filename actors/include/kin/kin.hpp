@@ -3,6 +3,8 @@
 #pragma once
 
 #include <kin/codec.hpp>
+#include <kin/connection.hpp>
+#include <kin/pipe.hpp>
 #include <kin/thread_queue.hpp>
 #include <kin/context.hpp>
 #include <kin/current_process.hpp>

@@ -1,0 +1,160 @@
+#include <kin/pipe.hpp>  // first: the header is self-contained
+
+#include <kin/context.hpp>
+#include <kin/process.hpp>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST(Pipe, DuplexSendsBothWays) {
+  auto [a, b] = kin::Pipe<std::string>();
+  a.send("ping");
+  EXPECT_EQ(b.recv(), "ping");
+  b.send("pong");
+  EXPECT_EQ(a.recv(), "pong");
+}
+
+TEST(Pipe, SimplexIsOneWay) {
+  auto [r, w] = kin::Pipe<int>(kin::simplex);
+  w.send(5);
+  EXPECT_EQ(r.recv(), 5);
+  EXPECT_THROW(r.send(1), kin::ValueError);
+  EXPECT_THROW((void)w.recv(), kin::ValueError);
+}
+
+TEST(Pipe, ManySmallMessagesArriveInOrder) {
+  auto [a, b] = kin::Pipe<int>();
+  std::thread t([&a = a] {
+    for (int i = 0; i < 100000; ++i) a.send(i);
+  });
+  for (int i = 0; i < 100000; ++i) ASSERT_EQ(b.recv(), i);
+  t.join();
+}
+
+TEST(Pipe, RecvTimeoutAndPoll) {
+  auto [a, b] = kin::Pipe<int>();
+  EXPECT_FALSE(b.poll());
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(b.recv(50ms), std::nullopt);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 45ms);
+  a.send(1);
+  EXPECT_TRUE(b.poll(1s));
+  EXPECT_EQ(b.recv(1s), 1);
+}
+
+TEST(Pipe, EofWhenEveryWriterIsGone) {
+  auto [a, b] = kin::Pipe<int>();
+  a.send(1);
+  a.close();
+  EXPECT_EQ(b.recv(), 1);  // what was sent before the close is not lost
+  EXPECT_TRUE(b.poll());   // EOF counts as readable
+  EXPECT_THROW((void)b.recv(), kin::EOFError);
+  auto [r, w] = kin::Pipe<int>(kin::simplex);
+  w.close();
+  EXPECT_THROW((void)r.recv(), kin::EOFError);
+}
+
+TEST(Pipe, SendToAClosedPeerIsBrokenPipeNotSigpipe) {
+  auto [a, b] = kin::Pipe<std::string>();
+  b.close();
+  EXPECT_THROW(a.send("x"), kin::BrokenPipeError);
+  auto [r, w] = kin::Pipe<std::string>(kin::simplex);
+  r.close();
+  EXPECT_THROW(w.send("x"), kin::BrokenPipeError);  // a pipe(2): SIGPIPE would kill us
+}
+
+TEST(Pipe, UseAfterCloseIsValueError) {
+  auto [a, b] = kin::Pipe<int>();
+  a.close();
+  EXPECT_TRUE(a.closed());
+  EXPECT_THROW(a.send(1), kin::ValueError);
+  EXPECT_THROW((void)a.recv(), kin::ValueError);
+  EXPECT_THROW((void)a.fileno(), kin::ValueError);
+  kin::Connection<int> never;
+  EXPECT_THROW(never.send(1), kin::ValueError);
+}
+
+TEST(Pipe, BytesAndRecvBytesInto) {
+  auto [a, b] = kin::Pipe<int>();
+  std::vector<std::byte> msg(100, std::byte{7});
+  a.send_bytes(msg);
+  a.send_bytes({});
+  EXPECT_EQ(b.recv_bytes(), msg);
+  EXPECT_TRUE(b.recv_bytes().empty());
+  a.send_bytes(msg);
+  std::byte small[10];
+  EXPECT_THROW(b.recv_bytes_into(small), kin::ValueError);
+  std::byte big[200];
+  EXPECT_EQ(b.recv_bytes_into(big), 100u);  // kept after the failed attempt
+  EXPECT_EQ(big[99], std::byte{7});
+}
+
+TEST(Pipe, BadPayloadIsProtocolError) {
+  auto [a, b] = kin::Pipe<std::string>();
+  std::byte junk[3] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}};
+  a.send_bytes(junk);
+  EXPECT_THROW((void)b.recv(), kin::ProtocolError);
+  // an oversized header: announce 2 GiB on the raw fd
+  std::uint32_t huge = 0x80000000u;
+  ASSERT_EQ(::write(a.fileno(), &huge, 4), 4);
+  EXPECT_THROW((void)b.recv(), kin::ProtocolError);
+}
+
+TEST(Pipe, PeerDyingMidMessageIsProtocolError) {
+  auto [a, b] = kin::Pipe<std::string>();
+  std::uint32_t len = 100;
+  ASSERT_EQ(::write(a.fileno(), &len, 4), 4);
+  ASSERT_EQ(::write(a.fileno(), "abc", 3), 3);
+  a.close();
+  EXPECT_THROW((void)b.recv(), kin::ProtocolError);
+}
+
+TEST(Pipe, LargeMessages) {
+  auto [a, b] = kin::Pipe<std::string>();
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{1} << 20, std::size_t{64} << 20}) {
+    std::string s(n, 'x');
+    if (n) s[n - 1] = 'y';
+    std::thread t([&a = a, &s] { a.send(s); });
+    EXPECT_EQ(b.recv(), s);
+    t.join();
+  }
+}
+
+namespace {
+int square_server(kin::Connection<int> c) {
+  for (;;) {
+    int x = c.recv();
+    if (x < 0) return 0;  // (under fork the child also holds the parent's end: no EOF)
+    c.send(x * x);
+  }
+}
+}  // namespace
+
+class PipeAcrossProcesses : public ::testing::TestWithParam<kin::StartMethod> {};
+
+TEST_P(PipeAcrossProcesses, PingPongOfSquares) {
+  auto [mine, theirs] = kin::Pipe<int>();
+  kin::Context ctx{GetParam()};
+  auto p = ctx.process(square_server, theirs);
+  p.start();
+  theirs.close();  // only the child holds that end now
+  for (int i = 0; i < 100; ++i) {
+    mine.send(i);
+    ASSERT_EQ(mine.recv(10s), i * i);
+  }
+  mine.send(-1);
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStartMethods, PipeAcrossProcesses,
+                         ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver),
+                         [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
