@@ -3,6 +3,9 @@
 #pragma once
 
 #include <kin/codec.hpp>
+#include <kin/joinable_queue.hpp>
+#include <kin/queue.hpp>
+#include <kin/simple_queue.hpp>
 #include <kin/connection.hpp>
 #include <kin/pipe.hpp>
 #include <kin/thread_queue.hpp>

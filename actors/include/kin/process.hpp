@@ -72,6 +72,8 @@ struct function_pointer_of<F, void> {
 };
 template <class R, class C, class... A>
 R (*fp_from_member(R (C::*)(A...) const))(A...);
+template <class R, class C, class... A>
+void fp_from_member(R (C::*)(A...));  // a mutable lambda: it has state, so no function pointer
 template <class F>
   requires(std::is_class_v<F> && requires { &F::operator(); })
 struct function_pointer_of<F, void> {

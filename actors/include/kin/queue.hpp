@@ -1,0 +1,105 @@
+// kin::Queue<T>: a multi-producer, multi-consumer FIFO queue between processes and threads
+// (Python's multiprocessing.Queue).
+//
+//   kin::Queue<std::string> q{3};          // at most 3 items (0 = unbounded)
+//   q.put("job");  q.get();                // block as needed
+//   q.put("x", 1s) / q.get(1s)             // false / std::nullopt when time runs out
+//   q.put_nowait("x") / q.get_nowait()     // kin::Full / kin::Empty
+//   q.close();                             // puts now throw ValueError; gets drain, then EOFError
+//
+// Items live in shared memory (runtime/shm_ring.hpp): put() returns once the item is in the
+// shared ring — there is no feeder thread, so joining a producer that put a lot never
+// deadlocks, and a SIGKILLed producer or consumer never corrupts the queue or blocks the
+// others. Copies of a Queue are the same queue; fork children inherit it and spawn/
+// forkserver children receive it as an argument. The segment has no name and is freed when
+// the last holder goes. `capacity` bounds the bytes in flight (a larger single message still
+// goes through: the ring grows for it).
+#pragma once
+
+#include <kin/codec.hpp>
+#include <kin/errors.hpp>
+#include <kin/runtime/futex.hpp>
+#include <kin/runtime/handover.hpp>
+#include <kin/runtime/shm_ring.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+
+namespace kin {
+
+template <class T>
+class Queue {
+  static_assert(serializable<T>, "kin::Queue<T>: T must be kin::serializable (see <kin/codec.hpp>)");
+
+ public:
+  explicit Queue(std::size_t maxsize = 0, std::size_t capacity = detail::ShmRing::kDefaultCapacity)
+      : ring_(detail::ShmRing::create(maxsize, capacity)) {}
+
+  void put(const T& v) { put_until(v, std::nullopt); }
+  template <class Rep, class Period>
+  bool put(const T& v, std::chrono::duration<Rep, Period> timeout) {
+    return put_until(v, detail::deadline_after(timeout));
+  }
+  void put_nowait(const T& v) {
+    if (!put_until(v, std::chrono::steady_clock::now())) throw Full();
+  }
+
+  [[nodiscard]] T get() { return *get_until(std::nullopt); }
+  template <class Rep, class Period>
+  [[nodiscard]] std::optional<T> get(std::chrono::duration<Rep, Period> timeout) {
+    return get_until(detail::deadline_after(timeout));
+  }
+  [[nodiscard]] T get_nowait() {
+    auto v = get_until(std::chrono::steady_clock::now());
+    if (!v) throw Empty();
+    return std::move(*v);
+  }
+
+  [[nodiscard]] std::size_t qsize() const { return ring_->qsize(); }
+  [[nodiscard]] bool empty() const { return qsize() == 0; }
+  [[nodiscard]] bool full() const { return ring_->full(); }
+  [[nodiscard]] std::size_t maxsize() const { return ring_->maxsize(); }
+  /// No more puts (ValueError); readers drain what is left, then get EOFError. Wakes every
+  /// blocked reader and writer. Applies to every holder of the queue.
+  void close() { ring_->close(); }
+  [[nodiscard]] bool closed() const { return ring_->closed(); }
+  /// Python's join_thread()/cancel_join_thread() have nothing to do here (no feeder thread).
+  void join_thread() const noexcept {}
+  void cancel_join_thread() const noexcept {}
+
+  template <class Inspector>
+  friend typename Inspector::result_type inspect(Inspector& f, Queue& x) {
+    std::uint32_t slot = 0;
+    if constexpr (Inspector::reads_state) slot = detail::handover_export(x.ring_->fd());
+    f(slot);
+    if constexpr (Inspector::writes_state) x.ring_ = detail::ShmRing::attach(detail::handover_import(slot));
+  }
+
+ protected:
+  bool put_until(const T& v, detail::Deadline d) {
+    if constexpr (detail::is_memcpy_able<T>) {
+      return ring_->put(std::as_bytes(std::span<const T, 1>(&v, 1)), d);
+    } else {
+      return ring_->put(encode(v), d);
+    }
+  }
+  std::optional<T> get_until(detail::Deadline d) {
+    if constexpr (detail::is_memcpy_able<T>) {
+      T v;
+      if (!ring_->get_into(std::as_writable_bytes(std::span<T, 1>(&v, 1)), d)) return std::nullopt;
+      return v;
+    } else {
+      auto b = ring_->get(d);
+      if (!b) return std::nullopt;
+      return decode<T>(*b);
+    }
+  }
+
+  std::shared_ptr<detail::ShmRing> ring_;
+};
+
+}  // namespace kin
