@@ -2,7 +2,9 @@
 // projects (each one is self-contained); this one is for quick starts and examples.
 #pragma once
 
+#include <kin/address.hpp>
 #include <kin/codec.hpp>
+#include <kin/listener.hpp>
 #include <kin/joinable_queue.hpp>
 #include <kin/queue.hpp>
 #include <kin/simple_queue.hpp>

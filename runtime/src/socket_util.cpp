@@ -1,0 +1,122 @@
+#include <kin/runtime/socket_util.hpp>
+#include <kin/runtime/syscall.hpp>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+
+namespace kin::detail {
+
+namespace {
+
+sockaddr_un unix_addr(const std::string& path) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) throw ValueError("kin: Unix socket path too long: " + path);
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  return sa;
+}
+
+addrinfo* resolve(const SocketAddress& a, bool passive) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (passive) hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(a.port);
+  int rc = ::getaddrinfo(a.host.empty() ? nullptr : a.host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) throw OSError(0, "getaddrinfo(" + a.host + "): " + ::gai_strerror(rc));
+  return res;
+}
+
+}  // namespace
+
+unique_fd listen_on(const SocketAddress& a, int backlog) {
+  if (!a.path.empty()) {
+    unique_fd s{check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")};
+    auto sa = unix_addr(a.path);
+    check(::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), ("bind(" + a.path + ")").c_str());
+    check(::listen(s.get(), backlog), "listen");
+    return s;
+  }
+  addrinfo* res = resolve(a, true);
+  int err = 0;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    unique_fd s{::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)};
+    if (!s) continue;
+    int one = 1;
+    ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(s.get(), ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(s.get(), backlog) == 0) {
+      ::freeaddrinfo(res);
+      return s;
+    }
+    err = errno;
+  }
+  ::freeaddrinfo(res);
+  throw OSError(err, "bind(" + a.host + ":" + std::to_string(a.port) + ")");
+}
+
+SocketAddress local_address(int fd, const SocketAddress& requested) {
+  if (!requested.path.empty()) return requested;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  check(::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len), "getsockname");
+  SocketAddress out = requested;
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    out.port = ntohs(in->sin_port);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    out.port = ntohs(in6->sin6_port);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+  }
+  out.host = host;
+  return out;
+}
+
+unique_fd connect_to(const SocketAddress& a) {
+  if (!a.path.empty()) {
+    unique_fd s{check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")};
+    auto sa = unix_addr(a.path);
+    if (retry_eintr([&] { return ::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa); }) < 0)
+      throw_errno(("connect(" + a.path + ")").c_str());
+    return s;
+  }
+  addrinfo* res = resolve(a, false);
+  int err = ECONNREFUSED;
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    unique_fd s{::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)};
+    if (!s) continue;
+    if (retry_eintr([&] { return ::connect(s.get(), ai->ai_addr, ai->ai_addrlen); }) == 0) {
+      ::freeaddrinfo(res);
+      int one = 1;
+      ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return s;
+    }
+    err = errno;
+  }
+  ::freeaddrinfo(res);
+  throw OSError(err, "connect(" + a.host + ":" + std::to_string(a.port) + ")");
+}
+
+unique_fd accept_from(int listen_fd) {
+  for (;;) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on Unix sockets
+      return unique_fd{fd};
+    }
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    throw_errno("accept4");
+  }
+}
+
+}  // namespace kin::detail
