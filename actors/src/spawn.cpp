@@ -67,7 +67,17 @@ StartRequest read_request(int fd, std::vector<unique_fd>& fds) {
 
 // Runs a decoded request as this process's target; never returns.
 [[noreturn]] void run_request(StartRequest& req, std::vector<unique_fd>& fds, pid_t os_parent) {
-  auto& [name, daemon, parent_name, parent_pid, fn_obj, fn_off, inv_obj, inv_off, args] = req;
+  // Plain references, not a structured binding: lambdas may not capture those before C++20
+  // in clang 14 (the fuzz build).
+  const std::string& name = std::get<0>(req);
+  const bool daemon = std::get<1>(req);
+  const std::string& parent_name = std::get<2>(req);
+  const std::int32_t parent_pid = std::get<3>(req);
+  const std::string& fn_obj = std::get<4>(req);
+  const std::uint64_t fn_off = std::get<5>(req);
+  const std::string& inv_obj = std::get<6>(req);
+  const std::uint64_t inv_off = std::get<7>(req);
+  const Bytes& args = std::get<8>(req);
   detail::become_child(ProcessInfo{name, ::getpid(), daemon}, ProcessInfo{parent_name, parent_pid, false}, os_parent);
   int code = detail::run_child_body(name, [&] {
     std::uintptr_t fn = 0;
