@@ -4,6 +4,7 @@
 
 #include <kin/address.hpp>
 #include <kin/codec.hpp>
+#include <kin/message.hpp>
 #include <kin/wait.hpp>
 #include <kin/listener.hpp>
 #include <kin/joinable_queue.hpp>

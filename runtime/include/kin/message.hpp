@@ -1,0 +1,163 @@
+// kin::Message: a dynamic, heterogeneous message — a tuple whose element types are known
+// only at run time, like a Python list or CAF's caf::message.
+//
+//   auto m = kin::make_message(42, std::string("hello"), 3.14);
+//   m.size();                         // 3
+//   m.match_element<int>(0);          // true
+//   m.get_as<std::string>(1);         // "hello"; the wrong type is kin::ValueError
+//   m.type_name(2);                   // "double"
+//
+// Elements are held encoded (kin's codec) with a type name, so a Message travels over any
+// kin channel (Pipe<kin::Message>, Queue<kin::Message>) without an actor system. Built-in
+// element types: integers, float, double, bool, std::string, std::vector<std::byte> and
+// std::vector of those. Other types are registered once per program, under the same name in
+// every process: `kin::Message::register_type<Job>("Job")`. A received element whose type
+// name is unknown in this process is a kin::ProtocolError. <kin/caf_message.hpp> converts
+// to and from caf::message for actor code.
+#pragma once
+
+#include <kin/codec.hpp>
+#include <kin/errors.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+namespace kin {
+
+namespace detail {
+
+/// Names of the element types a Message may carry (built-ins plus registered ones).
+bool message_type_known(const std::string& name);
+void message_register_name(const std::string& name);
+
+template <class T>
+struct builtin_message_type {
+  static constexpr const char* name = nullptr;
+};
+#define KIN_MESSAGE_BUILTIN(T, N)                 \
+  template <>                                     \
+  struct builtin_message_type<T> {                \
+    static constexpr const char* name = N;        \
+  };                                              \
+  template <>                                     \
+  struct builtin_message_type<std::vector<T>> {   \
+    static constexpr const char* name = "vector<" N ">"; \
+  };
+KIN_MESSAGE_BUILTIN(std::int8_t, "int8")
+KIN_MESSAGE_BUILTIN(std::int16_t, "int16")
+KIN_MESSAGE_BUILTIN(std::int32_t, "int32")
+KIN_MESSAGE_BUILTIN(std::int64_t, "int64")
+KIN_MESSAGE_BUILTIN(std::uint8_t, "uint8")
+KIN_MESSAGE_BUILTIN(std::uint16_t, "uint16")
+KIN_MESSAGE_BUILTIN(std::uint32_t, "uint32")
+KIN_MESSAGE_BUILTIN(std::uint64_t, "uint64")
+KIN_MESSAGE_BUILTIN(float, "float")
+KIN_MESSAGE_BUILTIN(double, "double")
+KIN_MESSAGE_BUILTIN(bool, "bool")
+KIN_MESSAGE_BUILTIN(std::string, "string")
+KIN_MESSAGE_BUILTIN(std::byte, "byte")
+#undef KIN_MESSAGE_BUILTIN
+
+template <class T>
+std::string& registered_message_name() {
+  static std::string name;  // set by Message::register_type<T>
+  return name;
+}
+
+template <class T>
+const std::string& message_type_name() {
+  if constexpr (builtin_message_type<T>::name != nullptr) {
+    static const std::string name = builtin_message_type<T>::name;
+    return name;
+  } else {
+    const std::string& name = registered_message_name<T>();
+    if (name.empty())
+      throw ValueError(std::string("kin::Message: element type not registered; call kin::Message::register_type<T>(\"Name\") first (") +
+                       typeid(T).name() + ")");
+    return name;
+  }
+}
+
+}  // namespace detail
+
+class Message {
+ public:
+  struct Element {
+    std::string type;
+    Bytes bytes;
+    friend bool operator==(const Element&, const Element&) = default;
+  };
+
+  Message() = default;
+
+  /// Lets values of T travel in a Message under `name` (the same in every process).
+  template <class T>
+  static void register_type(const std::string& name) {
+    static_assert(serializable<T>, "kin::Message::register_type: T must be kin::serializable");
+    detail::registered_message_name<T>() = name;
+    detail::message_register_name(name);
+  }
+
+  template <class T>
+  void push_back(const T& v) {
+    elements_.push_back(Element{detail::message_type_name<std::decay_t<T>>(), encode(v)});
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return elements_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return elements_.empty(); }
+  /// The type name of element i ("int32", "string", a registered name ...).
+  [[nodiscard]] const std::string& type_name(std::size_t i) const { return at(i).type; }
+
+  template <class T>
+  [[nodiscard]] bool match_element(std::size_t i) const {
+    if constexpr (detail::builtin_message_type<T>::name == nullptr)
+      if (detail::registered_message_name<T>().empty()) return false;
+    return i < size() && elements_[i].type == detail::message_type_name<T>();
+  }
+  /// Element i as a T; kin::ValueError when it holds another type.
+  template <class T>
+  [[nodiscard]] T get_as(std::size_t i) const {
+    if (!match_element<T>(i))
+      throw ValueError("kin::Message::get_as: element " + std::to_string(i) + " is a " + type_name(i));
+    return decode<T>(elements_[i].bytes);
+  }
+  [[nodiscard]] const std::vector<Element>& elements() const noexcept { return elements_; }
+  friend bool operator==(const Message&, const Message&) = default;
+
+  template <class Inspector>
+  friend typename Inspector::result_type inspect(Inspector& f, Message& x) {
+    f(x.elements_);
+    if constexpr (Inspector::writes_state)
+      for (auto& e : x.elements_)
+        if (!detail::message_type_known(e.type))
+          throw ProtocolError("kin::Message: unknown element type '" + e.type + "' (not registered in this process)");
+  }
+
+ private:
+  const Element& at(std::size_t i) const {
+    if (i >= size()) throw IndexError("kin::Message: element " + std::to_string(i) + " of " + std::to_string(size()));
+    return elements_[i];
+  }
+  std::vector<Element> elements_;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Message::Element& e) {
+  f(e.type, e.bytes);
+}
+
+/// A Message holding `xs...` in order.
+template <class... Ts>
+[[nodiscard]] Message make_message(const Ts&... xs) {
+  Message m;
+  (m.push_back(xs), ...);
+  return m;
+}
+
+}  // namespace kin
