@@ -10,11 +10,12 @@
 #   cmake ninja-build make g++ gcc
 #   clang libclang-rt-14-dev   libFuzzer and the sanitizer runtimes for clang (make fuzz)
 #   python3               the Python peers of `make bench`
+#   libcli11-dev          the `kin` command's argument parsing (cli/)
 set -euo pipefail
 
 PACKAGES=(
   libcaf-dev libboost-dev googletest libgtest-dev libbenchmark-dev libssl-dev
-  cmake ninja-build make g++ gcc clang libclang-rt-14-dev python3
+  cmake ninja-build make g++ gcc clang libclang-rt-14-dev python3 libcli11-dev
 )
 
 missing=()
