@@ -126,17 +126,14 @@ TEST(Framing, SignalsInterruptingABlockedReadAreRetried) {
   ::sigaction(SIGUSR1, &sa, &old);
   auto [r, w] = kin::detail::make_pipe();
   std::atomic<bool> done{false};
-  pthread_t reader_thread{};
   kin::Bytes got;
   std::thread reader([&] {
-    reader_thread = ::pthread_self();
     got = kin::detail::read_frame(r.get());
     done = true;
   });
-  while (reader_thread == pthread_t{}) std::this_thread::yield();
   for (int i = 0; i < 5; ++i) {
     std::this_thread::sleep_for(5ms);
-    ::pthread_kill(reader_thread, SIGUSR1);
+    ::pthread_kill(reader.native_handle(), SIGUSR1);
   }
   EXPECT_FALSE(done);
   kin::detail::write_frame(w.get(), text("after signals"));
