@@ -8,10 +8,10 @@
 //
 // With an authkey, both sides prove they know it (HMAC-SHA256 challenge-response in both
 // directions) before any payload is decoded: a wrong key is kin::AuthenticationError on
-// both sides, and the listener keeps serving. A client that sends garbage or nothing is
-// dropped after the handshake timeout (default 5 s) and accept() goes on; such a client
-// delays the clients queued behind it by at most that timeout. An empty authkey means no
-// handshake (Python's authkey=None). A Unix socket's path is removed by close().
+// both sides, and the listener keeps serving. Handshakes run concurrently, so a client that
+// sends garbage or nothing never holds up the others; it is dropped after the handshake
+// timeout (default 5 s). An empty authkey means no handshake (Python's authkey=None). A Unix
+// socket's path is removed by close().
 #pragma once
 
 #include <kin/address.hpp>

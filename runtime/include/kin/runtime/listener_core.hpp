@@ -6,6 +6,10 @@
 #include <kin/runtime/unique_fd.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <string>
 
 namespace kin::detail {
@@ -17,19 +21,27 @@ class ListenerCore {
   ListenerCore& operator=(const ListenerCore&) = delete;
   ~ListenerCore();
 
-  /// The next authenticated connection. A client with the wrong key: AuthenticationError
-  /// (the listener keeps serving). A client that sends garbage, or nothing within the
-  /// handshake timeout, is dropped and accept() goes on to the next one.
+  /// The next authenticated connection. Handshakes run concurrently (one short-lived thread
+  /// each), so a slow or silent client never holds up the others. A client with the wrong
+  /// key: AuthenticationError (the listener keeps serving). A client that sends garbage, or
+  /// nothing within the handshake timeout, is dropped.
   unique_fd accept();
   [[nodiscard]] const SocketAddress& address() const noexcept { return address_; }
   void close() noexcept;
   [[nodiscard]] bool closed() const noexcept { return !sock_; }
 
  private:
+  void handshake(unique_fd c);
+
   unique_fd sock_;
   SocketAddress address_;
   std::string key_;
   std::chrono::milliseconds timeout_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<unique_fd> ready_;            // authenticated, not yet returned by accept()
+  std::deque<std::exception_ptr> failed_;  // wrong keys, reported by accept()
+  int in_flight_ = 0;                      // handshake threads still running
 };
 
 /// Connects and, with a non-empty key, authenticates both ways.
