@@ -53,3 +53,23 @@ TEST(Handover, RecvWithFdsReportsEofAndTruncation) {
   c.reset();
   EXPECT_THROW(kin::detail::recv_with_fds(d.get(), buf, fds), kin::ProtocolError);
 }
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+TEST(MemfdSegment, AForkChildWritesAndTheParentReads) {
+  auto seg = kin::detail::MemfdSegment::create(4096);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::memcpy(seg.data(), "from the child", 15);
+    ::_exit(0);
+  }
+  int status = 0;
+  for (int i = 0; i < 1000 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) ::usleep(10000);  // bounded: 10 s
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_STREQ(static_cast<const char*>(seg.data()), "from the child");
+  auto dup = seg.duplicate();
+  EXPECT_STREQ(static_cast<const char*>(dup.data()), "from the child");
+  EXPECT_NE(dup.fd(), seg.fd());
+}
