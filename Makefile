@@ -4,6 +4,7 @@
 #   make run [EXAMPLE=name] [ARGS="..."]   build and run an example (default: producer_consumer)
 #   make test                              build with -Werror, run the whole test suite
 #   make asan / make tsan                  the same tests under ASan+UBSan / TSan
+#   make release-check                     build everything as users do (Release, -O3), -Werror
 #   make fuzz [FUZZ_SECONDS=60]            build and run every libFuzzer target (clang)
 #   make bench [BENCH=regex] [SCALE=1]     kin's benchmarks beside ../shared/bench-peers
 #   make clean                             remove the build directories these targets create
@@ -18,6 +19,7 @@ BUILD_DIR    ?= build
 ASAN_DIR     ?= build-asan
 TSAN_DIR     ?= build-tsan
 FUZZ_DIR     ?= build-fuzz
+RELEASE_DIR  ?= build-release
 BUILD_TYPE   ?= RelWithDebInfo
 JOBS         ?= $(shell nproc)
 EXAMPLE      ?= producer_consumer
@@ -40,15 +42,16 @@ SAN_EXCLUDE ?= ^package\.
 # ASan+UBSan: stop at the first report, with a distinct exit code (86) so that a report in a
 # forked child is not mistaken for an ordinary `exit(1)` the test expected; leaks are errors.
 ASAN_OPTIONS  ?= halt_on_error=1:exitcode=86:detect_leaks=1:print_stacktrace=1:strict_string_checks=1:check_initialization_order=1
-UBSAN_OPTIONS ?= halt_on_error=1:exitcode=86:print_stacktrace=1
+UBSAN_OPTIONS ?= halt_on_error=1:exitcode=86:print_stacktrace=1:suppressions=$(CURDIR)/tests/sanitizers/ubsan.supp
 # TSan: kin's fork start method forks a process that may have threads (CAF's scheduler, the
 # event loop), and the child may start threads of its own, as Python's fork method allows.
 # TSan's default die_after_fork=1 kills such a child at its first new thread; die_after_fork=0
 # lets it run (TSan promises less about that child, but what it reports stays real).
 TSAN_OPTIONS  ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1:die_after_fork=0
-SAN_ENV := ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' TSAN_OPTIONS='$(TSAN_OPTIONS)'
+LSAN_OPTIONS  ?= suppressions=$(CURDIR)/tests/sanitizers/lsan.supp
+SAN_ENV := ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' LSAN_OPTIONS='$(LSAN_OPTIONS)' TSAN_OPTIONS='$(TSAN_OPTIONS)'
 
-.PHONY: help deps run test asan tsan fuzz bench clean
+.PHONY: help deps run test asan tsan release-check fuzz bench clean
 
 help:
 	@grep -E '^#   make ' Makefile | sed 's/^# *//'
@@ -78,14 +81,22 @@ tsan: deps
 	cmake --build $(TSAN_DIR) -j $(JOBS)
 	$(SAN_ENV) $(CTEST) --test-dir $(TSAN_DIR) -E '$(SAN_EXCLUDE)' $(CTEST_ARGS)
 
+# CMake's Release (-O3) is what users pick, and GCC's -O3 inlining brings warnings that -O2
+# never shows (-Wstringop-overflow, -Wrestrict): build every target that way with -Werror.
+# Nothing runs: `make test` runs the suite.
+release-check: deps
+	@scripts/configure.sh $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release -DKIN_WERROR=ON
+	cmake --build $(RELEASE_DIR) -j $(JOBS)
+
 fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_DIR=$(FUZZ_DIR) JOBS=$(JOBS) scripts/fuzz.sh
 
 bench: deps
+	@scripts/install-deps.sh bench
 	@scripts/configure.sh $(BUILD_DIR) $(MAIN_CONFIG)
 	@targets="$(patsubst bench/%.cpp,%,$(wildcard bench/*_bench.cpp))"; \
 	  if [[ -n "$$targets" ]]; then cmake --build $(BUILD_DIR) -j $(JOBS) --target $$targets; fi
 	@BUILD_DIR=$(BUILD_DIR) BENCH='$(BENCH)' SCALE=$(SCALE) PEERS_DIR=$(PEERS_DIR) bench/run.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR) $(RELEASE_DIR)

@@ -44,6 +44,8 @@ PEER_COMMANDS = {
     "limits:thread_queue": ["c.thread_mutex_cv_queue"],
     "limits:memcpy": ["c.memcpy.64MiB", "c.mem.page_fault_4k"],
     "limits_boost": ["boost.message_queue.2proc.msg16"],
+    "limits_caf": ["caf.inproc.oneway", "caf.inproc.rtt", "caf.basp.socketpair.oneway",
+                   "caf.basp.socketpair.rtt"],
     "python:spawn_join": ["py.spawn_join.fork", "py.spawn_join.forkserver", "py.spawn_join.spawn"],
     "python:pipe_rtt": ["py.pipe_rtt.int"],
     "python:pipe_throughput": [f"py.pipe_tput.{s}.{k}" for k in ("duplex", "simplex")
@@ -52,12 +54,14 @@ PEER_COMMANDS = {
                                 "py.queue.SimpleQueue.1p1c", "py.queue.SimpleQueue.2p2c",
                                 "py.queue.JoinableQueue.1p1c_task_done"],
     "python:pool_map": ["py.pool.map_chunksize1", "py.pool.map_default_chunksize",
-                        "py.pool.apply_async", "py.ppe.submit"],
+                        "py.pool.apply_async", "py.pool.apply_rtt", "py.ppe.submit",
+                        "py.ppe.submit_rtt", "py.tpe.submit"],
     "python:manager": ["py.manager.dict_set", "py.manager.dict_get",
                        "py.manager.dict_set_get_latency", "py.manager.list_append"],
     "python:value_lock": ["py.value_lock.2proc", "py.value_lock.correct",
                           "py.value_lock.uncontended"],
     "python:threading": ["py.thread.queue_2threads", "py.thread.lock_uncontended"],
+    "supervisor_restart": ["supervisord.restart", "s6.restart"],
 }
 
 

@@ -82,6 +82,14 @@ for cmd in "${peer_cmds[@]}"; do
           "$PEERS_DIR/limits_boost.cpp" -lrt
       fi
       run "peer: limits_boost" "$peer_bin/limits_boost" "$SCALE" ;;
+    limits_caf)
+      if stale limits_caf "$PEERS_DIR/limits_caf.cpp"; then
+        "${CXX:-g++}" -O2 -std=c++17 -pthread -o "$peer_bin/limits_caf" "$PEERS_DIR/limits_caf.cpp" \
+          -lcaf_io -lcaf_core
+      fi
+      run "peer: limits_caf" "$peer_bin/limits_caf" "$SCALE" ;;
+    supervisor_restart)  # skips, with a comment line, a supervisor that is not installed
+      run "peer: supervisor_restart.sh" bash "$PEERS_DIR/supervisor_restart.sh" "$SCALE" ;;
     python:*)
       run "peer: python_mp.py ${cmd#python:}" "$PYTHON" "$PEERS_DIR/python_mp.py" "${cmd#python:}" "$SCALE" ;;
     *) echo "bench/run.sh: unknown peer command $cmd" >&2; exit 2 ;;

@@ -17,6 +17,9 @@ PACKAGES=(
   libcaf-dev libboost-dev googletest libgtest-dev libbenchmark-dev libssl-dev
   cmake ninja-build make g++ gcc clang libclang-rt-14-dev python3 libcli11-dev
 )
+# `install-deps.sh bench` (make bench) adds supervisor and s6: the OS supervisors that
+# ../shared/bench-peers/supervisor_restart.sh measures kin's supervisor against.
+if [[ "${1:-}" == bench ]]; then PACKAGES+=(supervisor s6); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

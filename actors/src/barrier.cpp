@@ -1,5 +1,7 @@
 #include <kin/barrier.hpp>
 #include <kin/errors.hpp>
+#include <kin/runtime/code_address.hpp>
+#include <kin/runtime/entry_registry.hpp>
 #include <kin/runtime/robust_mutex.hpp>
 
 #include <unistd.h>
@@ -81,6 +83,36 @@ struct Guard {
 };
 }  // namespace
 
+namespace detail {
+
+BarrierActionRef barrier_action_ref(BarrierAction fn, bool has_closure) {
+  if (fn == nullptr) {
+    if (has_closure)
+      throw StartMethodError(
+          "kin::Barrier: its action is a closure, which cannot reach another program image (spawn, "
+          "forkserver, a channel); give a plain function or a KIN_ENTRY function, or use "
+          "StartMethod::fork");
+    return {};
+  }
+  const auto addr = reinterpret_cast<std::uintptr_t>(fn);
+  if (auto name = entry_name_of(addr)) return {2, *name, 0};
+  auto ref = code_ref_of(reinterpret_cast<const void*>(fn));
+  return {1, std::move(ref.object), ref.offset};
+}
+
+BarrierAction barrier_action_from(const BarrierActionRef& ref) {
+  switch (ref.kind) {
+    case 0: return nullptr;
+    case 1: return reinterpret_cast<BarrierAction>(resolve_code_ref({ref.name, ref.offset}));
+    case 2:
+      if (auto fn = entry_named(ref.name)) return reinterpret_cast<BarrierAction>(*fn);
+      throw ProtocolError("kin::Barrier: no KIN_ENTRY named " + ref.name + " in this program");
+  }
+  throw ProtocolError("kin::Barrier: bad action reference");
+}
+
+}  // namespace detail
+
 Barrier::Barrier(std::uint32_t parties, std::function<void()> action,
                  std::optional<std::chrono::nanoseconds> timeout)
     : timeout_(timeout) {
@@ -102,9 +134,12 @@ std::uint32_t Barrier::wait_until(detail::Deadline d) {
   if (s->is_broken) throw BrokenBarrierError("kin::Barrier: the barrier is broken");
   std::uint32_t index = s->count++;
   if (s->count == s->parties) {
-    if (action_ && *action_) {
+    if (action_fn_ != nullptr || (action_ && *action_)) {
       try {
-        (*action_)();
+        if (action_fn_ != nullptr)
+          action_fn_();
+        else
+          (*action_)();
       } catch (...) {
         --s->count;
         break_locked(s);

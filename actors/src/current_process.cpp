@@ -33,13 +33,13 @@ void finish_children() {
     if (c->daemon) signal_child(*c, SIGTERM);
   for (auto& c : kids) {
     if (!c->daemon) continue;
-    if (!wait_child(*c, std::chrono::seconds(1))) {
+    if (!wait_child(*c, Deadline::after(std::chrono::seconds(1)))) {
       signal_child(*c, SIGKILL);
-      wait_child(*c, std::nullopt);
+      wait_child(*c, Deadline::never());
     }
   }
   for (auto& c : kids)
-    if (!c->daemon) wait_child(*c, std::nullopt);
+    if (!c->daemon) wait_child(*c, Deadline::never());
   reap_finished();
 }
 

@@ -1,6 +1,7 @@
 #include <kin/popen.hpp>
 
-#include <kin/runtime/runtime_resources.hpp>
+#include <kin/runtime/reaper.hpp>
+#include <kin/runtime/runtime.hpp>
 #include <kin/runtime/syscall.hpp>
 
 #include <fcntl.h>
@@ -8,7 +9,6 @@
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,21 +21,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <thread>
 
 namespace kin {
 
-namespace detail {
-struct PopenWait {
-  static constexpr int none = INT_MIN;
-  std::mutex m;  // held across waitid so only one thread reaps
-  std::atomic<int> rc{none};
-  [[nodiscard]] std::optional<int> get() const noexcept {
-    int v = rc.load(std::memory_order_acquire);
-    return v == none ? std::nullopt : std::optional<int>{v};
-  }
-};
-}  // namespace detail
 
 namespace {
 
@@ -103,140 +91,26 @@ void lift_above_stdio(unique_fd& fd) {
   if (fd && fd.get() < 3) fd.reset(detail::check(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3), "fcntl(F_DUPFD_CLOEXEC)"));
 }
 
-int decode_status(const siginfo_t& info) {
-  if (info.si_code == CLD_EXITED) return info.si_status;
-  return -info.si_status;  // CLD_KILLED / CLD_DUMPED
-}
-
-// Reaps children whose Popen was destroyed while they still ran. The thread exists only
-// while there is something to reap.
-struct Reaper {
-  std::mutex m;
-  std::vector<int> pidfds;
-  int wake = -1;  // eventfd, owned by the running thread
-  bool running = false;
-};
-
-Reaper& reaper() {
-  static auto* r = new Reaper;  // never destroyed: the thread may outlive static destructors
-  return *r;
-}
-
-void reaper_loop() {
-  auto& r = reaper();
-  for (;;) {
-    std::vector<pollfd> fds;
-    {
-      std::lock_guard lk{r.m};
-      if (r.pidfds.empty()) {
-        ::close(r.wake);
-        detail::forget_runtime_fd(r.wake);
-        r.wake = -1;
-        r.running = false;
-        return;
-      }
-      fds.push_back({r.wake, POLLIN, 0});
-      for (int fd : r.pidfds) fds.push_back({fd, POLLIN, 0});
-    }
-    if (::poll(fds.data(), fds.size(), -1) < 0) continue;
-    std::lock_guard lk{r.m};
-    if (fds[0].revents & POLLIN) {
-      std::uint64_t v;
-      [[maybe_unused]] auto n = ::read(r.wake, &v, sizeof v);
-    }
-    for (std::size_t i = 1; i < fds.size(); ++i) {
-      if (!fds[i].revents) continue;
-      siginfo_t info{};
-      if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fds[i].fd), &info,
-                   WEXITED | WNOHANG) == 0 && info.si_pid == 0)
-        continue;  // not finished yet (spurious wake-up)
-      ::close(fds[i].fd);
-      detail::forget_runtime_fd(fds[i].fd);
-      std::erase(r.pidfds, fds[i].fd);
-    }
-  }
-}
-
-void hand_to_reaper(unique_fd pidfd) {
-  auto& r = reaper();
-  std::lock_guard lk{r.m};
-  if (!r.running) {
-    int ev = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (ev < 0) return;  // cannot reap in the background: the child stays a zombie until exit
-    r.wake = ev;
-    // The reaper's fds belong to the runtime (the test leak check skips them); the child
-    // itself is still checked.
-    detail::note_runtime_fd(ev);
-    try {
-      std::thread(reaper_loop).detach();
-    } catch (...) {
-      ::close(ev);
-      detail::forget_runtime_fd(ev);
-      r.wake = -1;
-      return;
-    }
-    r.running = true;
-  }
-  detail::note_runtime_fd(pidfd.get());
-  r.pidfds.push_back(pidfd.release());
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(r.wake, &one, sizeof one);
-}
-
-void reaper_after_fork_child() {
-  // The reaper thread and the parent's children do not exist in a forked child.
-  auto& r = reaper();
-  new (&r.m) std::mutex;
-  for (int fd : r.pidfds) ::close(fd);
-  r.pidfds.clear();
-  if (r.wake >= 0) ::close(r.wake);
-  r.wake = -1;
-  r.running = false;
-}
-
-[[maybe_unused]] const bool reaper_fork_hook =
-    (::pthread_atfork(nullptr, nullptr, reaper_after_fork_child), true);
-
-// SIGPIPE is blocked around writes to the child's stdin: a reader that is gone gives EPIPE,
-// never a signal that kills the parent.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    already_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
-  }
-  ~SigpipeGuard() {
-    if (got_epipe_ && !already_pending_) {
-      sigset_t pipe_set;
-      sigemptyset(&pipe_set);
-      sigaddset(&pipe_set, SIGPIPE);
-      timespec zero{0, 0};
-      while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  void saw_epipe() { got_epipe_ = true; }
-
- private:
-  sigset_t old_{};
-  bool already_pending_ = false;
-  bool got_epipe_ = false;
-};
-
 }  // namespace
 
 Popen::Popen(std::vector<std::string> args, PopenOptions options)
-    : args_(std::move(args)), wait_(std::make_unique<detail::PopenWait>()) {
+    : args_(std::move(args)), state_(std::make_shared<detail::ChildState>()) {
   if (args_.empty()) throw ValueError("kin::Popen: args must not be empty");
+  // exec takes C strings, which end at the first NUL: refuse what would be cut (as Python).
+  auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
+  for (const auto& a : args_)
+    if (has_nul(a)) throw ValueError("kin::Popen: embedded null byte in an argument");
+  if (options.cwd && has_nul(*options.cwd)) throw ValueError("kin::Popen: embedded null byte in cwd");
+  if (options.env) {
+    for (const auto& [k, v] : *options.env) {
+      if (has_nul(k) || has_nul(v)) throw ValueError("kin::Popen: embedded null byte in the environment");
+      if (k.find('=') != std::string::npos) throw ValueError("kin::Popen: illegal environment variable name '" + k + "'");
+    }
+  }
   if (options.stdin_ == Stdio::stdout_ || options.stdout_ == Stdio::stdout_)
     throw ValueError("kin::Popen: kin::stdout_ is only valid for stderr_");
 
+  detail::Runtime::get().ensure_started();  // it will reap the child: it must exist first
   // Everything the child needs is built before the clone: the child must not allocate.
   std::vector<char*> argv;
   for (auto& a : args_) argv.push_back(a.data());
@@ -264,8 +138,12 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
     for (;;) {
       auto end = path.find(':', start);
       std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      if (dir.empty()) dir = ".";
-      candidate_strings.push_back(dir + "/" + prog);
+      // Appended, not `dir = "."` nor `dir + "/" + prog`: GCC 12 reports a false -Wrestrict
+      // for those at -O3.
+      if (dir.empty()) dir.push_back('.');
+      dir += '/';
+      dir += prog;
+      candidate_strings.push_back(std::move(dir));
       if (end == std::string::npos) break;
       start = end + 1;
     }
@@ -319,7 +197,9 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
                cwd, candidates, argv.data(), env_ptr, errpipe.write.get());
   if (rc < 0) detail::throw_errno("clone(CLONE_PIDFD)");
   pid_ = static_cast<pid_t>(rc);
-  pidfd_.reset(pidfd);
+  state_->pid = pid_;
+  state_->pidfd.reset(pidfd);
+  state_->name = args_[0];
 
   errpipe.write.reset();
   child_in.reset();
@@ -332,8 +212,11 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
-  if (got == 0) return;  // the exec closed the error pipe: the program runs
-  wait();  // the child has exited with 127: reap it before reporting
+  if (got == 0) {  // the exec closed the error pipe: the program runs
+    detail::watch_child(state_);
+    return;
+  }
+  detail::wait_child(*state_, detail::Deadline::never());  // it has exited with 127: reap it first
   stdin_.reset();
   stdout_.reset();
   stderr_.reset();
@@ -356,66 +239,43 @@ Popen& Popen::operator=(Popen&& other) noexcept {
 }
 
 std::optional<int> Popen::returncode() const noexcept {
-  return wait_ ? wait_->get() : std::nullopt;
+  if (!state_) return std::nullopt;
+  std::lock_guard g{state_->mu};
+  return state_->exitcode;
 }
 
-Popen::~Popen() {
-  if (!pidfd_ || returncode()) return;
-  try {
-    if (poll()) return;
-  } catch (...) {
-    return;
-  }
-  hand_to_reaper(std::move(pidfd_));
+std::optional<ExitStatus> Popen::exit_status() const noexcept {
+  if (!state_) return std::nullopt;
+  std::lock_guard g{state_->mu};
+  return state_->status;
 }
 
-bool Popen::reap(bool block) {
-  if (!pidfd_ || !wait_) throw ValueError("kin::Popen: moved-from Popen");
-  if (wait_->get()) return true;
-  std::unique_lock lk{wait_->m, std::defer_lock};
-  if (block) {
-    lk.lock();
-  } else if (!lk.try_lock()) {
-    return false;  // another thread is reaping right now (Python's poll does the same)
-  }
-  if (wait_->get()) return true;
-  siginfo_t info{};
-  int flags = WEXITED | (block ? 0 : WNOHANG);
-  detail::check(detail::retry_eintr([&] {
-                  return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, flags);
-                }),
-                "waitid(P_PIDFD)");
-  if (info.si_pid == 0) return false;
-  wait_->rc.store(decode_status(info), std::memory_order_release);
-  return true;
+// The runtime's reaper holds the child state and reaps the child when it ends.
+Popen::~Popen() = default;
+
+void Popen::check_moved() const {
+  if (!state_) throw ValueError("kin::Popen: moved-from Popen");
 }
 
 std::optional<int> Popen::poll() {
-  reap(false);
+  check_moved();
+  detail::try_reap(*state_);
   return returncode();
 }
 
 int Popen::wait() { return wait_for(std::nullopt); }
 
 int Popen::wait_for(std::optional<nanoseconds> timeout) {
-  if (!timeout) {
-    reap(true);
-    return *returncode();
-  }
-  if (!pidfd_ || !wait_) throw ValueError("kin::Popen: moved-from Popen");
-  if (auto rc = returncode()) return *rc;
-  // A pidfd is readable once the child has exited.
-  if (detail::poll_fd(pidfd_.get(), POLLIN, detail::to_poll_ms(*timeout)) == 0 && !reap(false))
+  check_moved();
+  if (!detail::wait_child(*state_, detail::Deadline::from(timeout)))
     throw TimeoutError("kin::Popen::wait: " + args_[0] + " still running after the timeout");
-  reap(true);  // it has exited: at most a short wait for a concurrent reaper
   return *returncode();
 }
 
 void Popen::send_signal(int sig) {
-  if (!pidfd_ || returncode()) return;
-  // After the exit (zombie) the signal is discarded; after the reap the pidfd gives ESRCH.
-  if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) < 0 && errno != ESRCH)
-    detail::throw_errno("pidfd_send_signal");
+  if (!state_) return;
+  // After the exit (zombie) the signal is discarded; after the reap it is not sent at all.
+  detail::signal_child(*state_, sig);
 }
 
 void Popen::terminate() { send_signal(SIGTERM); }
@@ -424,7 +284,7 @@ void Popen::kill() { send_signal(SIGKILL); }
 CommunicateResult Popen::communicate(const std::string& input) { return communicate_for(input, std::nullopt); }
 
 CommunicateResult Popen::communicate_for(const std::string& input, std::optional<nanoseconds> timeout) {
-  const auto deadline = steady_clock::now() + (timeout ? *timeout : nanoseconds{0});
+  const auto deadline = detail::Deadline::from(timeout);
   if (!communicating_) {
     if (!input.empty() && !stdin_) throw ValueError("kin::Popen::communicate: input given but stdin_ is not kin::pipe");
     communicating_ = true;
@@ -437,7 +297,6 @@ CommunicateResult Popen::communicate_for(const std::string& input, std::optional
   for (auto* fd : {&stdin_, &stdout_, &stderr_})
     if (*fd) detail::set_nonblocking(fd->get(), true);
 
-  SigpipeGuard sigpipe;
   char buf[65536];
   while (stdin_ || stdout_ || stderr_) {
     pollfd fds[3];
@@ -455,13 +314,8 @@ CommunicateResult Popen::communicate_for(const std::string& input, std::optional
       fds[n] = {stderr_.get(), POLLIN, 0};
       owners[n++] = &stderr_;
     }
-    int ms = -1;
-    if (timeout) {
-      auto left = ceil<milliseconds>(deadline - steady_clock::now()).count();
-      if (left <= 0) throw TimeoutError("kin::Popen::communicate: " + args_[0] + " still running after the timeout");
-      ms = static_cast<int>(std::min<long long>(left, 1 << 30));
-    }
-    int rc = ::poll(fds, n, ms);
+    if (deadline.expired()) throw TimeoutError("kin::Popen::communicate: " + args_[0] + " still running after the timeout");
+    int rc = ::poll(fds, n, deadline.poll_ms());
     if (rc < 0) {
       if (errno == EINTR) continue;
       detail::throw_errno("poll");
@@ -471,12 +325,12 @@ CommunicateResult Popen::communicate_for(const std::string& input, std::optional
       unique_fd& fd = *owners[i];
       if (&fd == &stdin_) {
         std::size_t chunk = std::min(input_.size() - input_off_, sizeof buf);
-        auto w = ::write(fd.get(), input_.data() + input_off_, chunk);
+        // The one SIGPIPE-safe writer: a child that stopped reading is EPIPE, never our death.
+        auto w = detail::write_some(fd.get(), input_.data() + input_off_, chunk);
         if (w > 0) {
           input_off_ += static_cast<std::size_t>(w);
           if (input_off_ == input_.size()) fd.reset();
         } else if (w < 0 && errno == EPIPE) {
-          sigpipe.saw_epipe();
           fd.reset();  // the child stopped reading: like Python, not an error
         } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
           detail::throw_errno("write(child stdin)");
@@ -493,12 +347,8 @@ CommunicateResult Popen::communicate_for(const std::string& input, std::optional
       }
     }
   }
-  if (timeout) {
-    auto left = deadline - steady_clock::now();
-    wait_for(left > nanoseconds{0} ? left : nanoseconds{0});
-  } else {
-    wait();
-  }
+  if (!detail::wait_child(*state_, deadline))
+    throw TimeoutError("kin::Popen::communicate: " + args_[0] + " still running after the timeout");
   communicating_ = false;
   return {std::move(out_), std::move(err_)};
 }

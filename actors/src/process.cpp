@@ -2,13 +2,18 @@
 
 #include "process_globals.hpp"
 
+#include <kin/thread.hpp>
+
 #include <kin/runtime/reaper.hpp>
+#include <kin/runtime/runtime.hpp>
 #include <kin/runtime/syscall.hpp>
 
 #include <cxxabi.h>
 #include <dirent.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -40,6 +45,9 @@ void warn_if_threaded_fork() {
   const pid_t me = ::getpid();
   if (warned_in.load() == me) return;
   int threads = count_threads();
+  // kin's own runtime thread blocks every signal and holds no lock a child could need: the
+  // fork handler gives the child a fresh runtime. It does not count.
+  if (detail::Runtime::get().started()) --threads;
   if (threads <= 1) return;
   warned_in = me;
   std::fprintf(stderr,
@@ -62,18 +70,23 @@ void ensure_exit_hook() {
   });
 }
 
-std::string current_exception_type() {
-  auto* t = abi::__cxa_current_exception_type();
-  if (t == nullptr) return "unknown exception";
+std::string demangle(const char* mangled) {
   int status = 0;
-  char* demangled = abi::__cxa_demangle(t->name(), nullptr, nullptr, &status);
-  std::string name = status == 0 && demangled != nullptr ? demangled : t->name();
+  char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : mangled;
   std::free(demangled);
   return name;
 }
 
-void become_child(ProcessInfo self, ProcessInfo parent, pid_t os_parent) {
+std::string current_exception_type() {
+  auto* t = abi::__cxa_current_exception_type();
+  return t == nullptr ? "unknown exception" : demangle(t->name());
+}
+
+void become_child(ProcessInfo self, ProcessInfo parent, pid_t os_parent, StartMethod method) {
   auto& g = process_globals();
+  // A child starts its own children the way it was started (spawn children spawn).
+  g_start_method = method;
   g.parent = std::move(parent);
   g.current = std::move(self);
   g.in_kin_child = true;
@@ -102,6 +115,7 @@ int run_child_body(const std::string& name, const std::function<int()>& body) {
 
 void leave_child(int code) {
   try {
+    join_non_daemon_threads();  // Python's threading._shutdown (kin/thread.hpp)
     finish_children();
   } catch (...) {
   }
@@ -152,32 +166,71 @@ void Process::start() {
   if (state_) throw ValueError("kin::Process::start: a process can only be started once");
   detail::reap_finished();
   detail::ensure_exit_hook();
+  struct Drop {  // started: the child owns the target and arguments now (bpo-30775)
+    Process* p;
+    ~Drop() { if (p->state_) p->drop_target(); }
+  } drop{this};
   if (start_method() != StartMethod::fork) return start_spawn();
   warn_if_threaded_fork();
-  detail::flush_std_streams();  // or buffered output would be written twice
+  // A daemon dies with the program (PR_SET_PDEATHSIG in the child), and that signal follows
+  // the thread that forked it: fork daemons from the runtime thread, which lives as long as
+  // the program, so a daemon started by a thread that then ends lives on.
+  sigset_t mask;  // the child gets the starting thread's signal mask, wherever it is forked
+  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  if (options_.daemon && !detail::Runtime::get().on_runtime_thread())
+    detail::Runtime::get().run([&] { start_fork(mask); });
+  else
+    start_fork(mask);
+}
 
+void Process::start_fork(const sigset_t& mask) {
+  detail::flush_std_streams();  // or buffered output would be written twice
   auto st = std::make_shared<detail::ChildState>();
   st->name = options_.name;
   st->daemon = options_.daemon;
   const std::string parent_name = detail::process_globals().current.name;
   const pid_t parent_pid = ::getpid();
+  detail::Runtime::get().ensure_started();  // it will reap the child: it must exist first
+  // The child waits for a go-ahead on this socketpair (send() with MSG_NOSIGNAL: a child
+  // killed meanwhile costs no SIGPIPE), sent once the parent holds everything it
+  // needs to track it (its pidfd): a start either succeeds completely or nothing runs. Made
+  // before the fork, so running out of fds fails here, with no child at all.
+  auto go = detail::make_socketpair();
   pid_t pid = ::fork();
   if (pid < 0) detail::throw_errno("fork");
-  if (pid == 0) child_main(parent_name, parent_pid);
+  if (pid == 0) {
+    go.a.reset();
+    char byte = 0;
+    auto n = detail::retry_eintr([&] { return ::read(go.b.get(), &byte, 1); });
+    if (n != 1) ::_exit(1);  // the parent gave up on this start
+    go.b.reset();
+    pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+    child_main(parent_name, parent_pid);
+  }
+  go.b.reset();
+  try {
+    st->pidfd = detail::open_pidfd(pid);
+  } catch (...) {
+    // Not yet reaped, so the pid is still this child's: kill and reap it before reporting.
+    ::kill(pid, SIGKILL);
+    detail::retry_eintr([&] { return ::waitpid(pid, nullptr, 0); });
+    throw;
+  }
   if (options_.daemon) {
     ::setpgid(pid, pid);  // also done by the child: whichever runs first wins the race
     st->own_group = true;
   }
   st->pid = pid;
-  st->pidfd = detail::open_pidfd(pid);
   detail::track_child(st);
   state_ = std::move(st);
+  const char byte = 'g';
+  [[maybe_unused]] auto n = detail::retry_eintr([&] { return ::send(go.a.get(), &byte, 1, MSG_NOSIGNAL); });
 }
 
 void Process::child_main(const std::string& parent_name, pid_t parent_pid) {
   detail::forget_children_after_fork();
   detail::become_child(ProcessInfo{options_.name, ::getpid(), options_.daemon},
-                       ProcessInfo{parent_name, parent_pid, false}, parent_pid);
+                       ProcessInfo{parent_name, parent_pid, false}, parent_pid, StartMethod::fork);
   int code = detail::run_child_body(options_.name, [this] {
     run();
     return target_result_;
@@ -187,13 +240,13 @@ void Process::child_main(const std::string& parent_name, pid_t parent_pid) {
 
 void Process::join() {
   check_started("join");
-  detail::wait_child(*state_, std::nullopt);
+  detail::wait_child(*state_, detail::Deadline::never());
   detail::reap_finished();
 }
 
 bool Process::join_for(std::chrono::milliseconds timeout) {
   check_started("join");
-  bool done = detail::wait_child(*state_, std::max(timeout, std::chrono::milliseconds{0}));
+  bool done = detail::wait_child(*state_, detail::Deadline::after(timeout));
   detail::reap_finished();
   return done;
 }
@@ -228,6 +281,14 @@ std::optional<int> Process::exitcode() {
   if (!detail::try_reap(*state_)) return std::nullopt;
   std::lock_guard g{state_->mu};
   return state_->exitcode;
+}
+
+std::optional<ExitStatus> Process::exit_status() {
+  check_open();
+  if (!state_) return std::nullopt;
+  if (!detail::try_reap(*state_)) return std::nullopt;
+  std::lock_guard g{state_->mu};
+  return state_->status;
 }
 
 void Process::terminate() {

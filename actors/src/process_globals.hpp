@@ -2,6 +2,7 @@
 #pragma once
 
 #include <kin/process_info.hpp>
+#include <kin/start_method.hpp>
 
 #include <functional>
 #include <optional>
@@ -21,6 +22,11 @@ ProcessGlobals& process_globals();
 
 /// Thrown by kin::exit in a kin child to unwind to the child's entry (not a std::exception,
 /// so `catch (const std::exception&)` in user code does not swallow it).
+/// A C++ type name as written in source (the ABI's demangler; the mangled name if it fails).
+std::string demangle(const char* mangled);
+/// The demangled type of the exception being handled ("unknown exception" outside a catch).
+std::string current_exception_type();
+
 struct ExitRequest {
   int code;
 };
@@ -35,8 +41,9 @@ void flush_std_streams();
 /// Registers the atexit hook that runs finish_children() in this process (once per process).
 void ensure_exit_hook();
 /// In a new child (forked, spawned or from the forkserver): records who it is; a daemon leads
-/// its own process group and dies with its OS parent, expected to be `os_parent`.
-void become_child(ProcessInfo self, ProcessInfo parent, pid_t os_parent);
+/// its own process group and dies with its OS parent, expected to be `os_parent`. `method` is
+// how it was started: its get_start_method() from now on.
+void become_child(ProcessInfo self, ProcessInfo parent, pid_t os_parent, StartMethod method);
 /// Runs a child's body: its int result, kin::exit's code, or 1 after printing an uncaught
 /// exception's type and message as "Process <name>:".
 int run_child_body(const std::string& name, const std::function<int()>& body);

@@ -17,6 +17,8 @@ namespace kin {
 namespace {
 
 std::string checked_name(std::string name) {
+  // shm_open takes a C string, which ends at the first NUL: "seg\0x" would name "seg".
+  if (name.find('\0') != std::string::npos) throw ValueError("kin::SharedMemory: embedded null byte in the name");
   if (!name.empty() && name.front() == '/') name.erase(0, 1);
   if (name.empty()) throw ValueError("kin::SharedMemory: empty name");
   if (name.find('/') != std::string::npos || name.size() > 250 || name == "." || name == "..")
@@ -43,16 +45,16 @@ SharedMemory::SharedMemory(std::string name, std::size_t size) {
   bool generated = name.empty() || name == "/";
   for (int attempt = 0;; ++attempt) {
     std::string n = generated ? generated_name() : checked_name(name);
-    unique_fd fd{::shm_open(("/" + n).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
-    if (!fd) {
-      if (errno == EEXIST && generated && attempt < 100) continue;
-      detail::throw_errno(("shm_open(" + n + ")").c_str());
-    }
-    struct stat st {};
-    detail::check(::fstat(fd.get(), &st), "fstat");
+    unique_fd fd;
     try {
-      detail::shm_register(n, st.st_ino);
-      detail::check(::ftruncate(fd.get(), static_cast<off_t>(size)), "ftruncate");
+      // Registered before it exists and reserved in full: a crash at any point leaks nothing,
+      // and a full /dev/shm is this OSError, not a SIGBUS at the first write.
+      fd = detail::shm_create(n, size);
+    } catch (const OSError& e) {
+      if (e.error_code() == EEXIST && generated && attempt < 100) continue;
+      throw;
+    }
+    try {
       addr_ = map(fd.get(), size);
     } catch (...) {
       ::shm_unlink(("/" + n).c_str());

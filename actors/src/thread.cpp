@@ -1,6 +1,8 @@
 #include <kin/thread.hpp>
+#include <kin/runtime/runtime.hpp>
 
-#include <cxxabi.h>
+#include "process_globals.hpp"
+
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -75,7 +77,7 @@ Registry& registry() {
   static Registry* r = [] {
     auto* reg = new Registry;
     reg->main = make_running_state("MainThread", false);
-    ::pthread_atfork(fork_prepare, fork_parent, fork_child);
+    detail::at_fork(fork_prepare, fork_parent, fork_child);  // kin's one fork handler
     return reg;
   }();
   return *r;
@@ -123,25 +125,16 @@ StatePtr current_state() {
   return tls_current;
 }
 
-std::string demangle(const char* mangled) {
-  int status = 0;
-  char* s = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-  std::string out = (status == 0 && s) ? s : mangled;
-  std::free(s);
-  return out;
-}
-
 void print_uncaught(const std::string& thread_name) {
   std::string type;
   std::string msg;
   try {
     throw;
   } catch (const std::exception& e) {
-    type = demangle(typeid(e).name());
+    type = detail::demangle(typeid(e).name());
     msg = e.what();
   } catch (...) {
-    auto* ti = abi::__cxa_current_exception_type();
-    type = ti ? demangle(ti->name()) : "unknown exception";
+    type = detail::current_exception_type();
   }
   // One write so lines of concurrent failures do not interleave.
   std::string text = "Exception in thread " + thread_name + ":\n" + type + ": " + msg + "\n";
@@ -149,25 +142,7 @@ void print_uncaught(const std::string& thread_name) {
   std::fflush(stderr);
 }
 
-// Python's threading._shutdown: the end of the program waits for non-daemon threads.
-void join_non_daemons_at_exit() {
-  auto& reg = registry();
-  for (;;) {
-    StatePtr next;
-    {
-      std::lock_guard lk{reg.m};
-      if (reg.owner_pid != ::getpid()) return;  // a child that did not fork through libc
-      for (auto& st : reg.live)
-        if (!st->daemon && st != tls_current) {
-          next = st;
-          break;
-        }
-    }
-    if (!next) return;
-    std::unique_lock lk{next->m};
-    next->cv.wait(lk, [&] { return next->finished; });
-  }
-}
+void join_non_daemons_at_exit() { detail::join_non_daemon_threads(); }
 
 void trampoline(StatePtr st) {
   tls_current = st;
@@ -380,6 +355,27 @@ std::size_t active_count() {
   std::lock_guard lk{reg.m};
   check_forked_locked(reg);
   return reg.live.size() + 1;
+}
+
+// Python's threading._shutdown: the end of the program, or of a kin child process, waits for
+// the non-daemon threads.
+void detail::join_non_daemon_threads() {
+  auto& reg = registry();
+  for (;;) {
+    StatePtr next;
+    {
+      std::lock_guard lk{reg.m};
+      if (reg.owner_pid != ::getpid()) return;  // a child that did not fork through libc
+      for (auto& st : reg.live)
+        if (!st->daemon && st != tls_current) {
+          next = st;
+          break;
+        }
+    }
+    if (!next) return;
+    std::unique_lock lk{next->m};
+    next->cv.wait(lk, [&] { return next->finished; });
+  }
 }
 
 }  // namespace kin

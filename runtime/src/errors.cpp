@@ -5,14 +5,24 @@
 
 namespace kin {
 
+// errno 0 means "no system error code" (e.g. getaddrinfo's own codes): the message stands
+// alone rather than ending in strerror(0)'s misleading ": Success".
 OSError::OSError(int err, const std::string& what)
-    : Error(what + ": " + std::strerror(err)), errno_(err) {}
+    : Error(err == 0 ? what : what + ": " + std::strerror(err)), errno_(err) {}
 
 RemoteError::RemoteError(std::string type_name, std::string message, pid_t pid)
     : Error(type_name + " in process " + std::to_string(pid) + ": " + message),
       type_name_(std::move(type_name)),
       message_(std::move(message)),
       pid_(pid) {}
+
+WorkerLost::WorkerLost(pid_t pid, ExitStatus status)
+    : WorkerLost(pid, status,
+                 std::string("pool worker ").append(std::to_string(pid)).append(" died (")
+                     .append(status.str()).append(") while running the task")) {}
+
+WorkerLost::WorkerLost(pid_t pid, ExitStatus status, const std::string& what)
+    : Error(what), pid_(pid), status_(status) {}
 
 namespace {
 std::string called_process_message(int rc, const std::vector<std::string>& cmd) {

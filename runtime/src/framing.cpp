@@ -13,90 +13,20 @@ namespace kin::detail {
 
 namespace {
 
-using std::chrono::milliseconds;
-constexpr milliseconds kForever{-1};
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr std::size_t kGrowStep = 16u << 20;  // payload buffers grow as bytes arrive
+// Storage this large is released once empty, so one huge frame does not pin its memory for
+// the connection's life.
+constexpr std::size_t kKeepBuffer = 16u << 20;
 
 std::uint32_t to_le(std::uint32_t v) {
   if constexpr (std::endian::native == std::endian::big) return __builtin_bswap32(v);
   return v;
 }
 
-void wait_for(int fd, short events, milliseconds timeout, const char* what) {
-  short rev = poll_fd(fd, events, timeout);
-  if (rev == 0) throw ProtocolError(std::string("kin: peer stalled ") + what);
-}
-
-// Writes all of iov[0..n), retrying short writes, EINTR and EAGAIN (non-blocking fds).
-void write_all(int fd, iovec* iov, int n) {
-  while (n > 0) {
-    ssize_t w = ::writev(fd, iov, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        poll_fd(fd, POLLOUT, kForever);
-        continue;
-      }
-      throw_errno("write");
-    }
-    auto left = static_cast<std::size_t>(w);
-    while (n > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --n;
-    }
-    if (n > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
-  }
-}
-
-// Reads up to n bytes; 0 means EOF. Waits (poll) on EAGAIN, bounded by `timeout` per wait.
-std::size_t read_some_blocking(int fd, std::byte* p, std::size_t n, milliseconds timeout,
-                               const char* what) {
-  for (;;) {
-    ssize_t r = ::read(fd, p, n);
-    if (r >= 0) return static_cast<std::size_t>(r);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      wait_for(fd, POLLIN, timeout, what);
-      continue;
-    }
-    if (errno == ECONNRESET) return 0;  // a reset peer is a closed peer
-    throw_errno("read");
-  }
-}
-
-// Reads one frame after its first header byte(s) are known to be coming.
-Bytes read_frame_body(int fd, std::size_t max_frame, milliseconds timeout) {
-  std::byte header[kFrameHeaderSize];
-  std::size_t got = 0;
-  while (got < kFrameHeaderSize) {
-    auto r = read_some_blocking(fd, header + got, kFrameHeaderSize - got, timeout,
-                                "in the middle of a frame header");
-    if (r == 0) {
-      if (got == 0) throw EOFError("kin: peer closed the connection");
-      throw ProtocolError("kin: truncated frame: EOF after " + std::to_string(got) +
-                          " of 4 header bytes");
-    }
-    got += r;
-  }
-  const std::size_t len = parse_frame_header(std::span<const std::byte, kFrameHeaderSize>(header), max_frame);
-  Bytes payload;
-  payload.resize(std::min(len, kGrowStep));
-  std::size_t have = 0;
-  while (have < len) {
-    if (payload.size() == have) payload.resize(std::min(len, have + std::max(have, kGrowStep)));
-    auto r = read_some_blocking(fd, payload.data() + have, payload.size() - have, timeout,
-                                "in the middle of a frame");
-    if (r == 0)
-      throw ProtocolError("kin: truncated frame: EOF after " + std::to_string(have) + " of " +
-                          std::to_string(len) + " payload bytes");
-    have += r;
-  }
-  return payload;
+void check_payload_size(std::size_t len, std::size_t max_frame) {
+  if (len > std::min(max_frame, kAbsoluteMaxFrame))
+    throw ValueError("kin: message of " + std::to_string(len) + " bytes exceeds the maximum frame of " +
+                     std::to_string(max_frame));
 }
 
 }  // namespace
@@ -116,77 +46,156 @@ void fill_frame_header(std::span<std::byte, kFrameHeaderSize> header, std::size_
   std::memcpy(header.data(), &raw, sizeof raw);
 }
 
-void write_frame(int fd, std::span<const std::byte> payload, std::size_t max_frame) {
-  if (payload.size() > std::min(max_frame, kAbsoluteMaxFrame))
-    throw ValueError("kin: message of " + std::to_string(payload.size()) +
-                     " bytes exceeds the maximum frame of " + std::to_string(max_frame));
+void write_frame(int fd, std::span<const std::byte> payload, std::size_t max_frame, const Deadline& deadline) {
+  check_payload_size(payload.size(), max_frame);
   std::byte header[kFrameHeaderSize];
   fill_frame_header(std::span<std::byte, kFrameHeaderSize>(header), payload.size());
   iovec iov[2] = {{header, kFrameHeaderSize}, {const_cast<std::byte*>(payload.data()), payload.size()}};
-  write_all(fd, iov, payload.empty() ? 1 : 2);
+  write_all(fd, iov, payload.empty() ? 1 : 2, FdKind::probe, deadline);
 }
 
-void write_prefixed_frame(int fd, Bytes& frame, std::size_t max_frame) {
+void write_prefixed_frame(int fd, Bytes& frame, std::size_t max_frame, FdKind kind, const Deadline& deadline) {
   if (frame.size() < kFrameHeaderSize) throw ValueError("kin: frame buffer lacks its header space");
   const std::size_t len = frame.size() - kFrameHeaderSize;
-  if (len > std::min(max_frame, kAbsoluteMaxFrame))
-    throw ValueError("kin: message of " + std::to_string(len) +
-                     " bytes exceeds the maximum frame of " + std::to_string(max_frame));
+  check_payload_size(len, max_frame);
   fill_frame_header(std::span<std::byte, kFrameHeaderSize>(frame.data(), kFrameHeaderSize), len);
-  iovec iov{frame.data(), frame.size()};
-  write_all(fd, &iov, 1);
+  write_all(fd, frame.data(), frame.size(), kind, deadline);
 }
 
-Bytes read_frame(int fd, std::size_t max_frame) { return read_frame_body(fd, max_frame, kForever); }
+std::optional<Bytes> read_frame(int fd, const Deadline& deadline, std::size_t max_frame) {
+  FrameReader reader{max_frame};
+  if (!reader.fill_frame(fd, deadline, FrameReader::ReadAhead::exact)) {
+    if (reader.at_boundary()) return std::nullopt;
+    throw ProtocolError("kin: the peer stalled in the middle of a frame (" + std::to_string(reader.buffered()) +
+                        " bytes of it arrived before the deadline)");
+  }
+  return reader.next();
+}
 
-std::optional<Bytes> read_frame(int fd, milliseconds timeout, std::size_t max_frame) {
-  if (timeout.count() >= 0 && (poll_fd(fd, POLLIN, timeout) == 0)) return std::nullopt;
-  return read_frame_body(fd, max_frame, timeout.count() >= 0 ? std::max(timeout, milliseconds{1000}) : kForever);
+Bytes read_frame(int fd, std::size_t max_frame) { return *read_frame(fd, Deadline::never(), max_frame); }
+
+std::optional<Bytes> read_frame(int fd, std::chrono::milliseconds timeout, std::size_t max_frame) {
+  return read_frame(fd, timeout.count() < 0 ? Deadline::never() : Deadline::after(timeout), max_frame);
+}
+
+// ---- FrameReader -----------------------------------------------------------------------------
+
+void FrameReader::clear() noexcept {
+  begin_ = end_ = 0;
+  if (capacity_ > kKeepBuffer) {
+    data_.reset();
+    capacity_ = 0;
+  }
+}
+
+std::byte* FrameReader::room(std::size_t want) {
+  if (capacity_ - end_ >= want) return data_.get() + end_;
+  const std::size_t avail = buffered();
+  if (begin_ > 0 && capacity_ - avail >= want) {  // enough once the unread bytes move down
+    std::memmove(data_.get(), data_.get() + begin_, avail);
+  } else {
+    const std::size_t cap = std::max(avail + want, capacity_ + capacity_ / 2);
+    auto bigger = std::make_unique_for_overwrite<std::byte[]>(cap);
+    if (avail > 0) std::memcpy(bigger.get(), data_.get() + begin_, avail);
+    data_ = std::move(bigger);
+    capacity_ = cap;
+  }
+  begin_ = 0;
+  end_ = avail;
+  return data_.get() + end_;
+}
+
+void FrameReader::drop(std::size_t len) noexcept {
+  begin_ += kFrameHeaderSize + len;
+  if (begin_ == end_) clear();
+}
+
+std::optional<std::size_t> FrameReader::complete_frame() const {
+  const std::size_t avail = buffered();
+  if (avail < kFrameHeaderSize) return std::nullopt;
+  const std::size_t len = parse_frame_header(header(), max_frame_);
+  if (avail - kFrameHeaderSize < len) return std::nullopt;
+  return len;
+}
+
+std::optional<Bytes> FrameReader::next() {
+  auto len = complete_frame();
+  if (!len) return std::nullopt;
+  auto payload = front_payload(*len);
+  Bytes out(payload.begin(), payload.end());
+  drop(*len);
+  return out;
+}
+
+void FrameReader::feed(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;
+  std::memcpy(room(bytes.size()), bytes.data(), bytes.size());
+  end_ += bytes.size();
 }
 
 bool FrameReader::read_some(int fd) {
   for (;;) {
-    if (consumed_ > 0 && consumed_ == buffer_.size()) {
-      buffer_.clear();
-      consumed_ = 0;
-    }
-    std::size_t old = buffer_.size();
-    buffer_.resize(old + kReadChunk);
-    ssize_t r = ::read(fd, buffer_.data() + old, kReadChunk);
-    buffer_.resize(old + static_cast<std::size_t>(std::max<ssize_t>(r, 0)));
+    ssize_t r = ::read(fd, room(kReadChunk), kReadChunk);
+    const int err = errno;
     if (r > 0) {
+      end_ += static_cast<std::size_t>(r);
       // Check the pending header now so an oversized length fails before we buffer more.
-      if (buffer_.size() - consumed_ >= kFrameHeaderSize)
-        parse_frame_header(std::span<const std::byte, kFrameHeaderSize>(buffer_.data() + consumed_, kFrameHeaderSize), max_frame_);
+      (void)complete_frame();
       if (static_cast<std::size_t>(r) < kReadChunk) return true;
       continue;
     }
     if (r == 0) return false;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) return true;
-    if (errno == ECONNRESET) return false;
-    throw_errno("read");
+    if (err == EINTR) continue;
+    if (err == EAGAIN) return true;
+    if (err == ECONNRESET) return false;
+    throw_errno("read", err);
   }
 }
 
-void FrameReader::feed(std::span<const std::byte> bytes) {
-  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+bool FrameReader::fill_once(int fd, const Deadline& deadline, ReadAhead mode) {
+  if (complete_frame()) return true;
+  const std::size_t avail = buffered();
+  std::size_t want;
+  if (avail < kFrameHeaderSize) {
+    want = mode == ReadAhead::exact ? kFrameHeaderSize - avail : kReadChunk;
+  } else {
+    const std::size_t missing = kFrameHeaderSize + parse_frame_header(header(), max_frame_) - avail;
+    // Room for the rest of an announced frame, but never more than doubling what really
+    // arrived: a peer that claims 1 GiB and sends 10 bytes costs ~64 KiB.
+    const std::size_t grow = std::max(kReadChunk, avail);
+    want = mode == ReadAhead::exact ? std::min(missing, grow) : std::clamp(missing, kReadChunk, grow);
+  }
+  for (;;) {
+    if (!deadline.infinite() && poll_fd(fd, POLLIN, std::chrono::milliseconds{deadline.poll_ms()}) == 0)
+      return false;
+    ssize_t r = ::read(fd, room(want), want);
+    const int err = errno;
+    if (r > 0) {
+      end_ += static_cast<std::size_t>(r);
+      return true;
+    }
+    if (r == 0 || err == ECONNRESET) {  // a reset peer is a closed peer
+      if (at_boundary()) throw EOFError("kin: the peer has closed the connection");
+      const std::size_t have = buffered();
+      if (have < kFrameHeaderSize)
+        throw ProtocolError("kin: truncated frame: EOF after " + std::to_string(have) + " of 4 header bytes");
+      throw ProtocolError("kin: truncated frame: EOF after " + std::to_string(have - kFrameHeaderSize) + " of " +
+                          std::to_string(parse_frame_header(header(), max_frame_)) + " payload bytes");
+    }
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {  // a non-blocking fd: wait for it (a finite deadline polls above)
+      if (deadline.infinite()) poll_fd(fd, POLLIN, std::chrono::milliseconds{-1});
+      else if (deadline.expired()) return false;
+      continue;
+    }
+    throw_errno("read", err);
+  }
 }
 
-std::optional<Bytes> FrameReader::next() {
-  const std::size_t avail = buffer_.size() - consumed_;
-  if (avail < kFrameHeaderSize) return std::nullopt;
-  const std::size_t len = parse_frame_header(
-      std::span<const std::byte, kFrameHeaderSize>(buffer_.data() + consumed_, kFrameHeaderSize), max_frame_);
-  if (avail - kFrameHeaderSize < len) return std::nullopt;
-  auto begin = buffer_.begin() + static_cast<std::ptrdiff_t>(consumed_ + kFrameHeaderSize);
-  Bytes payload(begin, begin + static_cast<std::ptrdiff_t>(len));
-  consumed_ += kFrameHeaderSize + len;
-  if (consumed_ == buffer_.size()) {
-    buffer_.clear();
-    consumed_ = 0;
-  }
-  return payload;
+bool FrameReader::fill_frame(int fd, const Deadline& deadline, ReadAhead mode) {
+  while (!complete_frame())
+    if (!fill_once(fd, deadline, mode)) return false;
+  return true;
 }
 
 }  // namespace kin::detail

@@ -1,4 +1,5 @@
 #include <kin/runtime/futex.hpp>
+#include <kin/runtime/runtime.hpp>
 #include <kin/runtime/syscall.hpp>
 
 #include <linux/futex.h>
@@ -51,7 +52,7 @@ thread_local std::int32_t t_tid = 0;
 // A fork child's only thread has a new id: forget the cached one there. (getpid() on every call
 // would cost a system call per lock operation.)
 void forget_tid_in_child() { t_tid = 0; }
-[[maybe_unused]] const int g_atfork = ::pthread_atfork(nullptr, nullptr, forget_tid_in_child);
+[[maybe_unused]] const int g_atfork = at_fork(nullptr, nullptr, forget_tid_in_child);  // kin's one fork handler
 }  // namespace
 
 std::int32_t this_tid() noexcept {

@@ -2,10 +2,12 @@
 #include <kin/runtime/syscall.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <string>
 #include <utility>
 
 namespace kin::detail {
@@ -18,10 +20,35 @@ void* map_shared(int fd, std::size_t size) {
 }
 }  // namespace
 
+void reserve_shm(int fd, std::size_t old_size, std::size_t new_size, const char* what) {
+  if (new_size <= old_size) return;
+  // Growing a file past RLIMIT_FSIZE raises SIGXFSZ (default: core dump) before failing EFBIG.
+  ThreadSignalBlock block{SIGXFSZ};
+  int rc;
+  do rc = ::fallocate(fd, 0, static_cast<off_t>(old_size), static_cast<off_t>(new_size - old_size));
+  while (rc != 0 && errno == EINTR);
+  int err = rc == 0 ? 0 : errno;
+  if (err == EOPNOTSUPP) {  // a file system without fallocate: size it, unreserved
+    rc = ::ftruncate(fd, static_cast<off_t>(new_size));
+    err = rc == 0 ? 0 : errno;
+  }
+  if (err == 0) return;
+  if (err == EFBIG) block.consume();
+  // shmem undoes a failed fallocate itself; shrink anyway in case a partial size stuck.
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) > old_size) {
+    [[maybe_unused]] int ignored = ::ftruncate(fd, static_cast<off_t>(old_size));
+  }
+  std::string why = err == EFBIG    ? " (over the file-size limit, RLIMIT_FSIZE)"
+                    : err == ENOSPC ? " (shared memory is full: /dev/shm or its tmpfs is too small)"
+                                    : "";
+  throw OSError(err, "kin: cannot reserve " + std::to_string(new_size) + " bytes of shared memory for " + what + why);
+}
+
 MemfdSegment MemfdSegment::create(std::size_t size, const char* name) {
   if (size == 0) throw ValueError("kin: a shared-memory segment needs a size > 0");
   unique_fd fd{check(::memfd_create(name, MFD_CLOEXEC), "memfd_create")};
-  check(::ftruncate(fd.get(), static_cast<off_t>(size)), "ftruncate");
+  reserve_shm(fd.get(), 0, size, name);
   void* addr = map_shared(fd.get(), size);
   return MemfdSegment{std::move(fd), addr, size};
 }

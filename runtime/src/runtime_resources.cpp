@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <new>
 
 namespace kin::detail {
 
@@ -41,6 +42,12 @@ std::vector<int> runtime_fds() {
   std::lock_guard g{registry().mu};
   return registry().fds;
 }
+void runtime_resources_after_fork() noexcept {
+  auto* r = &registry();
+  new (&r->mu) std::mutex;
+  r->pids.clear();
+}
+
 std::vector<pid_t> runtime_pids() {
   std::lock_guard g{registry().mu};
   return registry().pids;

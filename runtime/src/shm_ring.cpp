@@ -1,8 +1,12 @@
 #include <kin/runtime/shm_ring.hpp>
+#include <kin/runtime/fault_point.hpp>
 #include <kin/runtime/robust_mutex.hpp>
 #include <kin/runtime/syscall.hpp>
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,81 +14,196 @@
 #include <atomic>
 #include <cstring>
 #include <string>
-#include <thread>
 
 namespace kin::detail {
 
 constexpr std::size_t kHeaderBytes = 4096;
+constexpr std::size_t kPage = 4096;
 constexpr std::size_t kRecordHeader = sizeof(std::uint32_t);
 
+// Where the ring lives in the file: its offset and its size, both in pages, packed into one
+// 64-bit word so that a growth publishes its new ring with one atomic store.
+struct RingLayout {
+  std::uint64_t offset;    // bytes from the start of the file
+  std::uint64_t capacity;  // bytes
+  static RingLayout unpack(std::uint64_t w) { return {(w >> 32) * kPage, (w & 0xffffffffu) * kPage}; }
+  [[nodiscard]] std::uint64_t pack() const { return ((offset / kPage) << 32) | (capacity / kPage); }
+  bool operator==(const RingLayout&) const = default;
+};
+
+// Producers and consumers each have their own robust mutex and their own cache line: a put
+// writes only the producers' line, a get only the consumers' one, and each reads the other's
+// index only when its cached copy says the ring is full (or empty). So one producer and one
+// consumer never contend for a lock, and several of either kind contend only among themselves.
 struct ShmRingHeader {
-  RobustMutex mu;                       // guards everything below
-  std::atomic<std::uint32_t> put_seq;   // futex: bumped after each put (getters sleep on it)
-  std::atomic<std::uint32_t> get_seq;   // futex: bumped after each get (putters sleep on it)
-  std::atomic<std::uint32_t> done_seq;  // futex: bumped when unfinished reaches 0
-  std::uint32_t getters_waiting;
-  std::uint32_t putters_waiting;
-  std::uint32_t closed;
-  std::atomic<std::uint64_t> head;      // consumed bytes (monotonic)
-  std::atomic<std::uint64_t> tail;      // published bytes (monotonic)
-  std::uint64_t count;                  // records in [head, tail)
-  std::uint64_t unfinished;             // put but not task_done (JoinableQueue)
-  std::atomic<std::uint64_t> capacity;  // ring bytes (grows, never shrinks)
+  // Rarely written.
+  std::atomic<std::uint64_t> layout;    // RingLayout::pack(): the one store that publishes a growth
   std::uint64_t maxsize;
+  std::atomic<std::uint32_t> closed;
+  std::atomic<std::uint32_t> dirty;     // a holder died: the next locker repairs (see repair)
+  std::atomic<std::uint32_t> done_seq;  // futex: bumped when unfinished reaches 0
+  // Producers' line (put_mu guards tail and put_n).
+  alignas(64) RobustMutex put_mu;
+  std::atomic<std::uint64_t> tail;        // published bytes (monotonic)
+  std::atomic<std::uint64_t> put_n;       // records counted (bumped before the record is published)
+  std::atomic<std::uint64_t> unfinished;  // put but not task_done (JoinableQueue)
+  std::atomic<std::uint32_t> put_seq;     // futex: bumped after a put when getters sleep
+  // Consumers' line (get_mu guards head and get_n).
+  alignas(64) RobustMutex get_mu;
+  std::atomic<std::uint64_t> head;     // consumed bytes (monotonic)
+  std::atomic<std::uint64_t> get_n;    // records consumed
+  std::atomic<std::uint32_t> get_seq;  // futex: bumped after a get when putters sleep
+  // Written only by a process about to sleep; read by the other side after each operation.
+  alignas(64) std::atomic<std::uint32_t> getters_waiting;  // (a dead sleeper over-counts: harmless)
+  std::atomic<std::uint32_t> putters_waiting;
 };
 static_assert(sizeof(ShmRingHeader) <= kHeaderBytes);
 
-// The robust mutex held for one operation; repairs the ring if a holder died inside.
+namespace {
+constexpr int kPut = 1, kGet = 2, kBoth = 3;
+
+RobustMutex& mutex_of(ShmRingHeader* h, int side) { return side == kPut ? h->put_mu : h->get_mu; }
+
+// Spin-then-park: a process whose peer is running sees the record (or the room) it waits for
+// within a microsecond or two, far less than a futex sleep and wake-up (~70 µs on this VM
+// class), so it polls first — pause instructions, then a few yields so a peer on the same core
+// can run — and only then sleeps.
+template <class Ready>
+bool spin_until(Ready ready) {
+  for (int i = 0; i < 2000; ++i) {
+    if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  for (int i = 0; i < 20; ++i) {
+    if (ready()) return true;
+    ::sched_yield();
+  }
+  return ready();
+}
+}  // namespace
+
+// The robust mutexes held for one operation — the producers', the consumers', or both (always
+// taken in that order) — each within the caller's deadline, so a stopped holder delays a timed
+// call only until its deadline. On entry it maps the ring's current layout and, if a holder
+// died inside, takes both locks and repairs the ring; if either throws, the locks are released
+// before the exception leaves, so a failure never wedges the queue.
 class ShmRing::Locked {
  public:
-  Locked(ShmRing& r, Deadline d) : r_(r) {
-    auto res = r.hdr_->mu.lock(d);
-    if (res == LockResult::timeout) return;
-    held_ = true;
-    r.remap_if_grown();
-    if (res == LockResult::owner_died) r.repair();
-  }
-  ~Locked() {
-    if (held_) r_.hdr_->mu.unlock();
-  }
+  Locked(ShmRing& r, int sides, Deadline d) : r_(r), want_(sides) { relock(d); }
+  ~Locked() { unlock(); }
   Locked(const Locked&) = delete;
   Locked& operator=(const Locked&) = delete;
-  explicit operator bool() const noexcept { return held_; }
-  void unlock() {
-    r_.hdr_->mu.unlock();
-    held_ = false;
+  explicit operator bool() const noexcept { return held_ != 0; }
+  void unlock() noexcept {
+    if (held_ & kGet) r_.hdr_->get_mu.unlock();
+    if (held_ & kPut) r_.hdr_->put_mu.unlock();
+    held_ = 0;
   }
-  bool relock(Deadline d) {
-    auto res = r_.hdr_->mu.lock(d);
-    if (res == LockResult::timeout) return false;
-    held_ = true;
-    r_.remap_if_grown();
-    if (res == LockResult::owner_died) r_.repair();
-    return true;
+  bool relock(Deadline d) { return take(want_, d); }
+  /// Adds the other side's lock to a held one (order: producers' before consumers').
+  bool also(int sides, Deadline d) {
+    if ((held_ | sides) == held_) return true;
+    if ((held_ & kGet) && (sides & kPut)) {  // would break the order: start again with both
+      unlock();
+      return take(kBoth, d);
+    }
+    return take(held_ | sides, d);
   }
 
  private:
+  bool take(int sides, Deadline d) {
+    const Deadline ld = lock_deadline(d);
+    bool died = false;
+    for (int side : {kPut, kGet}) {
+      if (!(sides & side) || (held_ & side)) continue;
+      auto res = mutex_of(r_.hdr_, side).lock(ld);
+      if (res == LockResult::timeout) {
+        unlock();
+        return false;
+      }
+      held_ |= side;
+      died |= res == LockResult::owner_died;
+    }
+    if (died) r_.hdr_->dirty.store(1);
+    try {
+      r_.remap_if_grown(held_);
+      if (r_.hdr_->dirty.load() != 0) {
+        if (held_ != kBoth) return take_both_and_repair(d);
+        r_.repair();
+      }
+    } catch (...) {
+      unlock();
+      throw;
+    }
+    return true;
+  }
+  bool take_both_and_repair(Deadline d) {
+    if (held_ & kGet) unlock();  // keep the order
+    return take(kBoth, d);       // take() repairs once it holds both
+  }
+  // A call that may not wait ("nowait", or a deadline already past) still waits a moment for
+  // the lock itself: running holders keep it for well under a microsecond, and reporting
+  // Empty/Full because another process was mid-operation would be a spurious answer.
+  static Deadline lock_deadline(Deadline d) {
+    if (!d) return d;
+    auto grace = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+    return *d < grace ? Deadline{grace} : d;
+  }
   ShmRing& r_;
-  bool held_ = false;
+  int want_;
+  int held_ = 0;
 };
 
 namespace {
 
 bool past(Deadline d) { return d && std::chrono::steady_clock::now() >= *d; }
 
-std::size_t page_round(std::size_t n) { return (n + 4095) & ~std::size_t{4095}; }
+std::size_t page_round(std::size_t n) { return (n + kPage - 1) & ~(kPage - 1); }
+
+// The file may reach `size` bytes without SIGXFSZ: RLIMIT_FSIZE is checked first and a
+// shortfall is EFBIG, as write(2) reports it with the signal ignored.
+void check_file_size_limit(std::uint64_t size) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && size > lim.rlim_cur)
+    throw_errno("kin::Queue: the ring's file would pass RLIMIT_FSIZE", EFBIG);
+}
+
+// Sets the file's size to `size` and backs [offset, size) with memory now, so a shortage is an
+// OSError here instead of SIGBUS at the first touch.
+void size_and_reserve(int fd, std::uint64_t offset, std::uint64_t size) {
+  check_file_size_limit(size);
+  check(::ftruncate(fd, static_cast<off_t>(size)), "ftruncate");
+  int rc = retry_eintr([&] { return ::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(size - offset)); });
+  if (rc != 0 && errno != EOPNOTSUPP) throw_errno("fallocate");
+}
+
+// Copies the ring bytes [from, to) of one ring into another, each position at pos % capacity
+// of its ring (head and tail stay valid in the new ring unchanged).
+void copy_between(const std::byte* src, std::size_t src_cap, std::byte* dst, std::size_t dst_cap, std::uint64_t from,
+                  std::uint64_t to) {
+  for (std::uint64_t pos = from; pos < to;) {
+    const std::size_t s = pos % src_cap, d = pos % dst_cap;
+    const std::size_t n = std::min<std::uint64_t>({to - pos, src_cap - s, dst_cap - d});
+    std::memcpy(dst + d, src + s, n);
+    pos += n;
+  }
+}
 
 }  // namespace
 
 std::shared_ptr<ShmRing> ShmRing::create(std::size_t maxsize, std::size_t capacity) {
-  capacity = page_round(std::max<std::size_t>(capacity, 4096));
+  capacity = page_round(std::max<std::size_t>(capacity, kPage));
+  if (capacity / kPage > 0xffffffffu) throw ValueError("kin::Queue: capacity over 16 TiB");
   unique_fd fd{check(::memfd_create("kin-queue", MFD_CLOEXEC), "memfd_create")};
-  check(::ftruncate(fd.get(), static_cast<off_t>(kHeaderBytes + capacity)), "ftruncate");
+  size_and_reserve(fd.get(), 0, kHeaderBytes + capacity);
   void* h = ::mmap(nullptr, kHeaderBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (h == MAP_FAILED) throw_errno("mmap");
   auto* hdr = static_cast<ShmRingHeader*>(h);
-  hdr->mu.init();
-  hdr->capacity = capacity;
+  hdr->put_mu.init();
+  hdr->get_mu.init();
+  hdr->layout = RingLayout{kHeaderBytes, capacity}.pack();
   hdr->maxsize = maxsize;
   ::munmap(h, kHeaderBytes);
   return attach(std::move(fd));
@@ -97,77 +216,136 @@ std::shared_ptr<ShmRing> ShmRing::attach(unique_fd fd) {
 ShmRing::ShmRing(unique_fd fd) : fd_(std::move(fd)) {
   struct stat st {};
   check(::fstat(fd_.get(), &st), "fstat");
-  if (static_cast<std::size_t>(st.st_size) < kHeaderBytes + 4096) throw ProtocolError("kin::Queue: not a queue segment");
+  if (static_cast<std::size_t>(st.st_size) < kHeaderBytes + kPage) throw ProtocolError("kin::Queue: not a queue segment");
   void* h = ::mmap(nullptr, kHeaderBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
   if (h == MAP_FAILED) throw_errno("mmap");
   hdr_ = static_cast<ShmRingHeader*>(h);
-  // The ring is mapped at the size the header announces; it only ever grows.
-  mapped_ = hdr_->capacity.load();
-  void* r = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), kHeaderBytes);
-  if (r == MAP_FAILED) {
+  // The ring as published now, once for each side; each lock maps a newer one if a growth
+  // published it since.
+  try {
+    map_view(put_view_);
+    map_view(get_view_);
+  } catch (...) {
+    if (put_view_.ring != nullptr) ::munmap(put_view_.ring, put_view_.capacity);
     ::munmap(h, kHeaderBytes);
-    throw_errno("mmap");
+    throw;
   }
-  ring_ = static_cast<std::byte*>(r);
 }
 
 ShmRing::~ShmRing() {
-  if (ring_ != nullptr) ::munmap(ring_, mapped_);
+  for (View* v : {&put_view_, &get_view_})
+    if (v->ring != nullptr) ::munmap(v->ring, v->capacity);
   if (hdr_ != nullptr) ::munmap(hdr_, kHeaderBytes);
 }
 
-void ShmRing::remap_if_grown() {
-  std::size_t cap = hdr_->capacity.load();
-  if (cap == mapped_) return;
-  void* r = ::mremap(ring_, mapped_, cap, MREMAP_MAYMOVE);
-  if (r == MAP_FAILED) throw_errno("mremap");
-  ring_ = static_cast<std::byte*>(r);
-  mapped_ = cap;
+// Maps the published layout into `v` unless it is mapped there already.
+void ShmRing::map_view(View& v) {
+  RingLayout l = RingLayout::unpack(hdr_->layout.load());
+  if (v.ring != nullptr && l == RingLayout{v.offset, v.capacity}) return;
+  void* r = ::mmap(nullptr, l.capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), static_cast<off_t>(l.offset));
+  if (r == MAP_FAILED) throw_errno("kin::Queue: mmap of the grown ring");
+  if (v.ring != nullptr) ::munmap(v.ring, v.capacity);
+  v = View{static_cast<std::byte*>(r), l.capacity, l.offset};
 }
 
-void ShmRing::copy_in(std::uint64_t pos, const void* src, std::size_t n) {
-  const std::size_t cap = mapped_;
-  std::size_t at = pos % cap;
-  std::size_t first = std::min(n, cap - at);
-  std::memcpy(ring_ + at, src, first);
-  std::memcpy(ring_, static_cast<const std::byte*>(src) + first, n - first);
+// Each side has its own view of the ring (the producers' under put_mu, the consumers' under
+// get_mu), so a producer thread and a consumer thread of one process never remap under each other.
+void ShmRing::remap_if_grown(int sides) {
+  if (sides & kPut) map_view(put_view_);
+  if (sides & kGet) map_view(get_view_);
 }
 
-void ShmRing::copy_out(std::uint64_t pos, void* dst, std::size_t n) const {
-  const std::size_t cap = mapped_;
-  std::size_t at = pos % cap;
-  std::size_t first = std::min(n, cap - at);
-  std::memcpy(dst, ring_ + at, first);
-  std::memcpy(static_cast<std::byte*>(dst) + first, ring_, n - first);
+void ShmRing::copy_in(const View& v, std::uint64_t pos, const void* src, std::size_t n) {
+  std::size_t at = pos % v.capacity;
+  std::size_t first = std::min(n, v.capacity - at);
+  std::memcpy(v.ring + at, src, first);
+  std::memcpy(v.ring, static_cast<const std::byte*>(src) + first, n - first);
 }
 
-// Grows the ring so that `needed` more bytes fit; live records are laid out again from 0.
+void ShmRing::copy_out(const View& v, std::uint64_t pos, void* dst, std::size_t n) {
+  std::size_t at = pos % v.capacity;
+  std::size_t first = std::min(n, v.capacity - at);
+  std::memcpy(dst, v.ring + at, first);
+  std::memcpy(static_cast<std::byte*>(dst) + first, v.ring, n - first);
+}
+
+// Grows the ring so that `needed` more bytes fit; both locks are held. All or nothing for every
+// observer: the new ring is a fresh region of the file after the current one, filled while the
+// current one stays untouched, and published by one store of `layout`. head and tail do not
+// change (each record sits at pos % capacity in either ring). Killed before that store, the old
+// ring is intact and the region beyond it is trimmed by the next locker's repair; killed after
+// it, the new ring is complete. A failure (ENOMEM, ENOSPC, EFBIG) before it throws with nothing
+// changed.
 void ShmRing::grow(std::size_t needed) {
+  View& cur = put_view_;
   const std::uint64_t head = hdr_->head, tail = hdr_->tail;
   const std::size_t used = tail - head;
-  const std::size_t cap = page_round(std::max<std::size_t>(mapped_ * 2, used + needed));
-  Bytes live(used);
-  copy_out(head, live.data(), used);
-  check(::ftruncate(fd_.get(), static_cast<off_t>(kHeaderBytes + cap)), "ftruncate");
-  hdr_->capacity = cap;
-  remap_if_grown();
-  std::memcpy(ring_, live.data(), used);
-  hdr_->head = 0;
-  hdr_->tail = used;
+  const std::size_t cap = page_round(std::max<std::size_t>(cur.capacity * 2, used + needed));
+  const RingLayout next{cur.offset + cur.capacity, cap};
+  if (cap / kPage > 0xffffffffu || next.offset / kPage > 0xffffffffu) throw ValueError("kin::Queue: ring over 16 TiB");
+  auto undo = [&] { (void)!::ftruncate(fd_.get(), static_cast<off_t>(cur.offset + cur.capacity)); };
+  try {
+    size_and_reserve(fd_.get(), next.offset, next.offset + next.capacity);
+  } catch (...) {
+    undo();
+    throw;
+  }
+  fault_point("ring.grow.reserved");
+  void* r = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), static_cast<off_t>(next.offset));
+  if (r == MAP_FAILED) {
+    int err = errno;
+    undo();
+    throw_errno("kin::Queue: mmap of the grown ring", err);
+  }
+  auto* ring = static_cast<std::byte*>(r);
+  fault_point("ring.grow.mapped");
+  const std::uint64_t mid = head + used / 2;
+  copy_between(cur.ring, cur.capacity, ring, cap, head, mid);
+  fault_point("ring.grow.half_copied");
+  copy_between(cur.ring, cur.capacity, ring, cap, mid, tail);
+  fault_point("ring.grow.copied");
+  hdr_->layout.store(next.pack());  // publish: one store
+  fault_point("ring.grow.published");
+  ::munmap(cur.ring, cur.capacity);
+  cur = View{ring, cap, next.offset};
+  map_view(get_view_);
+  release_old_rings();
 }
 
-// A holder died while it held the lock: head and tail are each one store, so they are
-// consistent; the item count is recounted from the records between them.
+// Every ring before the current one is dead once the current one is published (holders map the
+// current one under their lock before they touch any record): give their memory back. Holders
+// that still map an old one see zeros there, never read them, and remap at their next lock.
+void ShmRing::release_old_rings() {
+  const std::uint64_t current = RingLayout::unpack(hdr_->layout.load()).offset;
+  if (current > kHeaderBytes)
+    (void)::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(kHeaderBytes),
+                      static_cast<off_t>(current - kHeaderBytes));
+}
+
+// A holder died while it held a lock; both are held now. head, tail and layout are each one
+// store, so they are consistent; the item count is recounted from the records between head and
+// tail; a growth the holder did not publish leaves file beyond the current ring, which is
+// trimmed (and a growth it published but did not clean up leaves old rings, which are released).
 void ShmRing::repair() {
+  const View& v = get_view_;
   std::uint64_t pos = hdr_->head, tail = hdr_->tail, n = 0;
   while (pos + kRecordHeader <= tail) {
     std::uint32_t len;
-    copy_out(pos, &len, kRecordHeader);
+    copy_out(v, pos, &len, kRecordHeader);
     pos += kRecordHeader + len;
     ++n;
   }
-  hdr_->count = n;
-  // Wake everyone: a sleeper may be waiting for a change the dead holder never announced.
+  hdr_->put_n.store(hdr_->get_n.load() + n);
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > v.offset + v.capacity)
+    (void)!::ftruncate(fd_.get(), static_cast<off_t>(v.offset + v.capacity));
+  release_old_rings();
+  hdr_->dirty.store(0);
+  wake_everyone();
+}
+
+// A sleeper may be waiting for a change nobody announced (a dead holder's, or close()).
+void ShmRing::wake_everyone() {
   hdr_->put_seq.fetch_add(1);
   hdr_->get_seq.fetch_add(1);
   futex_wake(&hdr_->put_seq, -1);
@@ -177,126 +355,185 @@ void ShmRing::repair() {
 bool ShmRing::put(std::span<const std::byte> payload, Deadline deadline) {
   if (payload.size() > 0xffffffffu) throw ValueError("kin::Queue::put: message over 4 GiB");
   const std::size_t need = kRecordHeader + payload.size();
-  Locked l{*this, std::nullopt};
-  if (!l) return false;
+  const std::uint64_t maxsize = hdr_->maxsize;
   for (;;) {
-    if (hdr_->closed) throw ValueError("kin::Queue::put: the queue is closed");
-    const std::size_t used = hdr_->tail - hdr_->head;
-    const bool item_room = hdr_->maxsize == 0 || hdr_->count < hdr_->maxsize;
-    if (item_room && need > mapped_) grow(need);  // larger than the ring: make room for it
-    if (item_room && used + need <= mapped_) break;
+    Locked l{*this, kPut, deadline};
+    if (!l) return false;
+    // Room for the record (bytes and items), judged first from this process's cached view of
+    // the consumers' line, which only ever understates the room.
+    auto room = [&] {
+      const std::uint64_t tail = hdr_->tail.load(std::memory_order_relaxed);
+      const std::uint64_t put_n = hdr_->put_n.load(std::memory_order_relaxed);
+      if (tail - seen_head_ + need > put_view_.capacity) seen_head_ = hdr_->head.load(std::memory_order_acquire);
+      if (maxsize != 0 && put_n - seen_get_n_ >= maxsize) seen_get_n_ = hdr_->get_n.load(std::memory_order_acquire);
+      return tail - seen_head_ + need <= put_view_.capacity && (maxsize == 0 || put_n - seen_get_n_ < maxsize);
+    };
+    if (hdr_->closed.load(std::memory_order_relaxed) != 0) throw ValueError("kin::Queue::put: the queue is closed");
+    if (need > put_view_.capacity &&
+        (maxsize == 0 || hdr_->put_n.load(std::memory_order_relaxed) - hdr_->get_n.load() < maxsize)) {
+      // Larger than the ring: grow it, with the consumers' lock too, so that none reads the old
+      // ring while it is replaced.
+      if (!l.also(kGet, deadline)) return false;
+      if (need > put_view_.capacity) grow(need);
+    }
+    if (room() || (!past(deadline) && spin_until(room))) {
+      write_record(payload);
+      return true;
+    }
     if (past(deadline)) return false;
-    ++hdr_->putters_waiting;
-    std::uint32_t seq = hdr_->get_seq.load();
-    l.unlock();
-    futex_wait(&hdr_->get_seq, seq, deadline);
-    l.relock(std::nullopt);
-    --hdr_->putters_waiting;
+    hdr_->putters_waiting.fetch_add(1);
+    const std::uint32_t seq = hdr_->get_seq.load();
+    if (!room()) {  // still full after registering: a get from now on will wake us
+      l.unlock();
+      futex_wait(&hdr_->get_seq, seq, deadline);
+    }
+    hdr_->putters_waiting.fetch_sub(1);
   }
-  std::uint32_t len = static_cast<std::uint32_t>(payload.size());
-  copy_in(hdr_->tail, &len, kRecordHeader);
-  copy_in(hdr_->tail + kRecordHeader, payload.data(), payload.size());
-  hdr_->tail.store(hdr_->tail + need);  // publish: one store
-  ++hdr_->count;
-  ++hdr_->unfinished;
-  hdr_->put_seq.fetch_add(1);
-  if (hdr_->getters_waiting > 0) futex_wake(&hdr_->put_seq, 1);
-  return true;
 }
 
-bool ShmRing::wait_for_record(Locked& l, Deadline deadline) {
-  while (hdr_->count == 0) {
-    if (hdr_->closed) throw EOFError("kin::Queue::get: the queue is closed and empty");
-    if (past(deadline)) return false;
-    ++hdr_->getters_waiting;
-    std::uint32_t seq = hdr_->put_seq.load();
-    l.unlock();
-    // A short spin first: on a busy queue the next put is a few hundred ns away, much less
-    // than a futex sleep and wake-up (~10 µs each way on this VM).
-    for (int i = 0; i < 200 && hdr_->put_seq.load(std::memory_order_relaxed) == seq; ++i) std::this_thread::yield();
-    futex_wait(&hdr_->put_seq, seq, deadline);
-    l.relock(std::nullopt);
-    --hdr_->getters_waiting;
+void ShmRing::write_record(std::span<const std::byte> payload) {
+  const std::uint64_t tail = hdr_->tail.load(std::memory_order_relaxed);
+  std::uint32_t len = static_cast<std::uint32_t>(payload.size());
+  copy_in(put_view_, tail, &len, kRecordHeader);
+  copy_in(put_view_, tail + kRecordHeader, payload.data(), payload.size());
+  // Counted before it is published, so get_n never passes put_n; killed in between, the count
+  // is one high until the next locker's repair.
+  hdr_->put_n.store(hdr_->put_n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  hdr_->unfinished.fetch_add(1, std::memory_order_relaxed);
+  hdr_->tail.store(tail + kRecordHeader + payload.size());  // publish: one store (seq_cst: see below)
+  // Read after the publishing store (both seq_cst): a getter that registered before it is seen
+  // here, one that registers after it sees the record.
+  if (hdr_->getters_waiting.load() > 0) {
+    hdr_->put_seq.fetch_add(1);
+    futex_wake(&hdr_->put_seq, 1);
   }
-  return true;
+}
+
+// Waits, holding the consumers' lock, until a record is there; false when the deadline passed
+// first, and also (with `l` released) when it slept: the caller takes the lock again and looks.
+ShmRing::Wait ShmRing::wait_for_record(Locked& l, Deadline deadline) {
+  const std::uint64_t head = hdr_->head.load(std::memory_order_relaxed);
+  // seen_tail_ never passes the real tail, so a cached value beyond head proves a record.
+  auto ready = [&] {
+    if (seen_tail_ <= head) seen_tail_ = hdr_->tail.load(std::memory_order_acquire);
+    return seen_tail_ > head;
+  };
+  if (ready()) return Wait::ready;
+  if (hdr_->closed.load() != 0) {
+    if (ready()) return Wait::ready;  // published before the close
+    throw EOFError("kin::Queue::get: the queue is closed and empty");
+  }
+  if (past(deadline)) return Wait::timeout;
+  if (spin_until(ready)) return Wait::ready;
+  hdr_->getters_waiting.fetch_add(1);
+  const std::uint32_t seq = hdr_->put_seq.load();
+  const bool now = ready() || hdr_->closed.load() != 0;
+  if (!now) {  // still empty after registering: a put from now on will wake us
+    l.unlock();
+    futex_wait(&hdr_->put_seq, seq, deadline);
+  }
+  hdr_->getters_waiting.fetch_sub(1);
+  return Wait::again;
 }
 
 void ShmRing::consume(std::uint32_t len) {
-  hdr_->head.store(hdr_->head + kRecordHeader + len);  // consume: one store
-  --hdr_->count;
-  hdr_->get_seq.fetch_add(1);
-  if (hdr_->putters_waiting > 0) futex_wake(&hdr_->get_seq, 1);
+  const std::uint64_t head = hdr_->head.load(std::memory_order_relaxed);
+  hdr_->head.store(head + kRecordHeader + len);  // consume: one store
+  hdr_->get_n.store(hdr_->get_n.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  if (hdr_->putters_waiting.load() > 0) {
+    hdr_->get_seq.fetch_add(1);
+    futex_wake(&hdr_->get_seq, 1);
+  }
 }
 
 std::optional<Bytes> ShmRing::get(Deadline deadline) {
-  Locked l{*this, std::nullopt};
-  if (!l || !wait_for_record(l, deadline)) return std::nullopt;
+  for (;;) {
+    Locked l{*this, kGet, deadline};
+    if (!l) return std::nullopt;
+    Wait w = wait_for_record(l, deadline);
+    if (w == Wait::timeout) return std::nullopt;
+    if (w == Wait::again) continue;
+    return take_record(l);
+  }
+}
+
+std::optional<Bytes> ShmRing::take_record(Locked&) {
+  const std::uint64_t head = hdr_->head.load(std::memory_order_relaxed);
   std::uint32_t len;
-  copy_out(hdr_->head, &len, kRecordHeader);
+  copy_out(get_view_, head, &len, kRecordHeader);
   Bytes out(len);
-  copy_out(hdr_->head + kRecordHeader, out.data(), len);
+  copy_out(get_view_, head + kRecordHeader, out.data(), len);
   consume(len);
   return out;
 }
 
 bool ShmRing::get_into(std::span<std::byte> out, Deadline deadline) {
-  Locked l{*this, std::nullopt};
-  if (!l || !wait_for_record(l, deadline)) return false;
+  for (;;) {
+    Locked l{*this, kGet, deadline};
+    if (!l) return false;
+    Wait w = wait_for_record(l, deadline);
+    if (w == Wait::timeout) return false;
+    if (w == Wait::again) continue;
+    take_record_into(l, out);
+    return true;
+  }
+}
+
+void ShmRing::take_record_into(Locked&, std::span<std::byte> out) {
+  const std::uint64_t head = hdr_->head.load(std::memory_order_relaxed);
   std::uint32_t len;
-  copy_out(hdr_->head, &len, kRecordHeader);
-  if (len == out.size()) copy_out(hdr_->head + kRecordHeader, out.data(), len);
+  copy_out(get_view_, head, &len, kRecordHeader);
+  if (len == out.size()) copy_out(get_view_, head + kRecordHeader, out.data(), len);
   consume(len);
   if (len != out.size())
     throw ProtocolError("kin::Queue::get: a record of " + std::to_string(len) + " bytes where " +
                         std::to_string(out.size()) + " were expected");
-  return true;
 }
 
 void ShmRing::close() {
-  Locked l{*this, std::nullopt};
-  hdr_->closed = 1;
-  hdr_->put_seq.fetch_add(1);
-  hdr_->get_seq.fetch_add(1);
-  futex_wake(&hdr_->put_seq, -1);
-  futex_wake(&hdr_->get_seq, -1);
+  Locked l{*this, kBoth, std::nullopt};
+  hdr_->closed.store(1);
+  wake_everyone();
 }
 
-bool ShmRing::closed() const { return hdr_->closed != 0; }
+// The observers below read without a lock (Python calls qsize() approximate too), so a
+// stopped or dying holder never blocks them.
+bool ShmRing::closed() const { return hdr_->closed.load() != 0; }
+
+// For kin::wait (actors/src/wait.cpp).
+ShmRing::Doorbell ShmRing::doorbell() const noexcept { return {&hdr_->put_seq, &hdr_->getters_waiting}; }
 
 std::size_t ShmRing::qsize() const {
-  Locked l{const_cast<ShmRing&>(*this), std::nullopt};
-  return hdr_->count;
+  const std::uint64_t got = hdr_->get_n.load(), put = hdr_->put_n.load();
+  return put > got ? put - got : 0;
 }
 
 std::size_t ShmRing::maxsize() const { return hdr_->maxsize; }
 
-bool ShmRing::full() const {
-  Locked l{const_cast<ShmRing&>(*this), std::nullopt};
-  return hdr_->maxsize > 0 && hdr_->count >= hdr_->maxsize;
-}
+bool ShmRing::full() const { return hdr_->maxsize > 0 && qsize() >= hdr_->maxsize; }
 
-std::size_t ShmRing::capacity() const { return hdr_->capacity.load(); }
+std::size_t ShmRing::capacity() const { return RingLayout::unpack(hdr_->layout.load()).capacity; }
 
+// JoinableQueue's count needs no lock: one atomic word, and a futex word bumped when it
+// reaches zero.
 void ShmRing::task_done() {
-  Locked l{*this, std::nullopt};
-  if (hdr_->unfinished == 0) throw ValueError("kin::JoinableQueue::task_done() called too many times");
-  if (--hdr_->unfinished == 0) {
+  std::uint64_t n = hdr_->unfinished.load();
+  do {
+    if (n == 0) throw ValueError("kin::JoinableQueue::task_done() called too many times");
+  } while (!hdr_->unfinished.compare_exchange_weak(n, n - 1));
+  if (n == 1) {
     hdr_->done_seq.fetch_add(1);
     futex_wake(&hdr_->done_seq, -1);
   }
 }
 
 bool ShmRing::join(Deadline deadline) {
-  Locked l{*this, std::nullopt};
-  if (!l) return false;
-  while (hdr_->unfinished > 0) {
-    if (past(deadline)) return false;
+  for (;;) {
     std::uint32_t seq = hdr_->done_seq.load();
-    l.unlock();
+    if (hdr_->unfinished.load() == 0) return true;
+    if (past(deadline)) return false;
     futex_wait(&hdr_->done_seq, seq, deadline);
-    l.relock(std::nullopt);
   }
-  return true;
 }
 
 }  // namespace kin::detail

@@ -10,6 +10,9 @@
 
 #include <cstring>
 
+#include <poll.h>
+#include <sys/time.h>
+
 namespace kin::detail {
 
 namespace {
@@ -48,7 +51,10 @@ unique_fd listen_on(const SocketAddress& a, int backlog) {
   int err = 0;
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     unique_fd s{::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)};
-    if (!s) continue;
+    if (!s) {
+      err = errno;  // e.g. EMFILE: never report "bind: Success"
+      continue;
+    }
     int one = 1;
     ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (::bind(s.get(), ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(s.get(), backlog) == 0) {
@@ -81,29 +87,78 @@ SocketAddress local_address(int fd, const SocketAddress& requested) {
   return out;
 }
 
-unique_fd connect_to(const SocketAddress& a) {
+namespace {
+
+// A Unix connect() waits while the listener's backlog is full and honours SO_SNDTIMEO; so
+// does a TCP connect(), but a non-blocking one and poll() give the clearer bound there.
+void connect_unix(int s, const sockaddr_un& sa, const std::string& path, Deadline deadline) {
+  for (;;) {
+    if (!deadline.infinite()) {
+      auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline.remaining()).count();
+      if (left <= 0) throw TimeoutError("kin: connect(" + path + ") timed out");
+      timeval tv{static_cast<time_t>(left / 1'000'000), static_cast<suseconds_t>(left % 1'000'000)};
+      ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    if (::connect(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EINPROGRESS) throw TimeoutError("kin: connect(" + path + ") timed out");
+    throw_errno(("connect(" + path + ")").c_str());
+  }
+  timeval none{0, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+}
+
+// 0 when connected, else the errno; TimeoutError at the deadline.
+int connect_tcp(int s, const addrinfo* ai, const std::string& where, Deadline deadline) {
+  set_nonblocking(s, true);
+  if (::connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS && errno != EINTR) return errno;
+    for (;;) {
+      if (poll_fd(s, POLLOUT, std::chrono::milliseconds{deadline.poll_ms()}) != 0) break;
+      if (deadline.expired()) throw TimeoutError("kin: connect(" + where + ") timed out");
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return err;
+  }
+  set_nonblocking(s, false);
+  return 0;
+}
+
+}  // namespace
+
+unique_fd connect_to(const SocketAddress& a, Deadline deadline) {
   if (!a.path.empty()) {
     unique_fd s{check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")};
     auto sa = unix_addr(a.path);
-    if (retry_eintr([&] { return ::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa); }) < 0)
-      throw_errno(("connect(" + a.path + ")").c_str());
+    connect_unix(s.get(), sa, a.path, deadline);
     return s;
   }
+  const std::string where = a.host + ":" + std::to_string(a.port);
   addrinfo* res = resolve(a, false);
   int err = ECONNREFUSED;
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     unique_fd s{::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)};
-    if (!s) continue;
-    if (retry_eintr([&] { return ::connect(s.get(), ai->ai_addr, ai->ai_addrlen); }) == 0) {
+    if (!s) {
+      err = errno;
+      continue;
+    }
+    try {
+      err = connect_tcp(s.get(), ai, where, deadline);
+    } catch (...) {
+      ::freeaddrinfo(res);
+      throw;
+    }
+    if (err == 0) {
       ::freeaddrinfo(res);
       int one = 1;
       ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       return s;
     }
-    err = errno;
   }
   ::freeaddrinfo(res);
-  throw OSError(err, "connect(" + a.host + ":" + std::to_string(a.port) + ")");
+  throw OSError(err, "connect(" + where + ")");
 }
 
 unique_fd accept_from(int listen_fd) {
@@ -114,6 +169,24 @@ unique_fd accept_from(int listen_fd) {
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on Unix sockets
       return unique_fd{fd};
     }
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    throw_errno("accept4");
+  }
+}
+
+}  // namespace kin::detail
+
+namespace kin::detail {
+
+unique_fd try_accept(int listen_fd) {
+  for (;;) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on Unix sockets
+      return unique_fd{fd};
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return unique_fd{};
     if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
     throw_errno("accept4");
   }

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace kin {
@@ -16,7 +18,91 @@ namespace detail {
 
 void throw_errno(const char* call, int err) {
   if (err == EPIPE) throw BrokenPipeError(std::string(call) + ": peer closed");
+  if (err == 0) throw OSError(0, std::string(call) + ": failed without an error code");
   throw OSError(err, call);
+}
+
+ThreadSignalBlock::ThreadSignalBlock(int sig) noexcept : sig_(sig) {
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  sigset_t pending;
+  sigemptyset(&pending);
+  ::sigpending(&pending);
+  was_pending_ = sigismember(&pending, sig) == 1;
+  ::pthread_sigmask(SIG_BLOCK, &one, &old_);
+}
+
+void ThreadSignalBlock::consume() noexcept {
+  if (was_pending_) return;  // not ours to take: it is delivered when the mask is restored
+  const int saved = errno;
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig_);
+  timespec zero{0, 0};
+  while (::sigtimedwait(&one, nullptr, &zero) < 0 && errno == EINTR) {
+  }
+  errno = saved;
+}
+
+ThreadSignalBlock::~ThreadSignalBlock() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+FdKind fd_kind(int fd) noexcept {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return FdKind::probe;
+  return S_ISSOCK(st.st_mode) ? FdKind::socket : FdKind::other;
+}
+
+namespace {
+ssize_t write_with_sigpipe_blocked(int fd, const iovec* iov, int iovcnt) noexcept {
+  ThreadSignalBlock block{SIGPIPE};
+  ssize_t w = ::writev(fd, iov, iovcnt);
+  if (w < 0 && errno == EPIPE) block.consume();
+  return w;
+}
+}  // namespace
+
+ssize_t write_some(int fd, const iovec* iov, int iovcnt, FdKind kind) noexcept {
+  if (kind != FdKind::other) {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<std::size_t>(iovcnt);
+    ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (w >= 0 || kind == FdKind::socket || errno != ENOTSOCK) return w;
+  }
+  return write_with_sigpipe_blocked(fd, iov, iovcnt);
+}
+
+void write_all(int fd, iovec* iov, int iovcnt, FdKind kind, const Deadline& deadline) {
+  if (kind == FdKind::probe) kind = fd_kind(fd);
+  while (iovcnt > 0 && iov->iov_len == 0) {
+    ++iov;
+    --iovcnt;
+  }
+  while (iovcnt > 0) {
+    ssize_t w = write_some(fd, iov, iovcnt, kind);
+    if (w < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN) {
+        if (deadline.expired() || poll_fd(fd, POLLOUT, std::chrono::milliseconds{deadline.poll_ms()}) == 0)
+          throw TimeoutError("kin: write timed out (the peer is not reading)");
+        continue;
+      }
+      if (err == EPIPE || err == ECONNRESET) throw BrokenPipeError("write: the peer has closed");
+      throw_errno("write", err);
+    }
+    auto left = static_cast<std::size_t>(w);
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --iovcnt;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
 }
 
 PipeFds make_pipe() {

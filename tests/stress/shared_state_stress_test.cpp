@@ -51,7 +51,8 @@ TEST(SharedStateStress, RandomKillsOfLockHolders) {
   RecordProperty("owner_died_reports", static_cast<int>(dead_reports));
 }
 
-// Permits held by killed processes come back: after the storm, every permit can be taken.
+// Kills of semaphore users at random points never corrupt the count: permits the killed ones
+// held are consumed (a semaphore counts exactly, docs/shared-state.md), never handed back twice.
 TEST(SharedStateStress, RandomKillsOfSemaphoreHolders) {
   constexpr std::uint32_t kPermits = 2;
   kin::Semaphore s{kPermits};
@@ -74,9 +75,11 @@ TEST(SharedStateStress, RandomKillsOfSemaphoreHolders) {
     pids[k] = fork_child(worker);
   }
   for (pid_t pid : pids) kill_child(pid);
-  for (std::uint32_t i = 0; i < kPermits; ++i) ASSERT_TRUE(s.acquire(5s)) << "permit " << i << " lost";
+  const std::uint32_t left = s.get_value();
+  EXPECT_LE(left, kPermits);
+  for (std::uint32_t i = 0; i < left; ++i) ASSERT_TRUE(s.acquire(1s)) << "permit " << i << " lost";
   EXPECT_FALSE(s.acquire(300ms));
-  s.release(kPermits);
+  s.release(left);
 }
 
 // Barrier rounds with a party killed at a random moment: the survivors always learn it

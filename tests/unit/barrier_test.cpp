@@ -153,3 +153,25 @@ TEST(Barrier, KilledPartyBreaksItForOthers) {
   EXPECT_TRUE(b.broken());
   EXPECT_THROW(b.wait(1s), kin::BrokenBarrierError);
 }
+
+// lock_tests.py BarrierTests.test_action with a plain-function action (the form that travels to
+// spawn children) and the (parties, action, timeout) constructor.
+namespace {
+std::atomic<int> g_plain_actions{0};
+void plain_action() { g_plain_actions.fetch_add(1); }
+}  // namespace
+
+TEST(Barrier, PlainFunctionActionRunsOncePerRound) {
+  g_plain_actions = 0;
+  kin::Barrier b{3, plain_action, 20s};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 3; ++i)
+    ts.emplace_back([&] {
+      for (int r = 0; r < 4; ++r) b.wait();
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(g_plain_actions.load(), 4);
+  kin::Barrier c{1, [] { g_plain_actions.fetch_add(10); }};  // captureless: a plain function too
+  c.wait();
+  EXPECT_EQ(g_plain_actions.load(), 14);
+}

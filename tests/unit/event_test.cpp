@@ -4,7 +4,9 @@
 
 #include "sync_test_util.hpp"
 
+#include <atomic>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using kin::test::fork_child;
@@ -73,4 +75,54 @@ TEST(Event, EmptyHandleThrows) {
   kin::Event moved = std::move(e);
   EXPECT_THROW(e.set(), kin::ValueError);  // NOLINT(bugprone-use-after-move)
   EXPECT_FALSE(moved.is_set());
+}
+
+// lock_tests.py EventTests.test_set_and_clear (bpo-13502): wait() returns true even when the
+// event is cleared before the waiting thread wakes up. Untimed waiters, as the issue found
+// them: a lost wake-up leaves the thread asleep, so the test releases it with a second set()
+// after a generous bound and fails.
+TEST(Event, SetThenClearReleasesEveryWaiterPresentAtSet) {
+  constexpr int kWaiters = 5, kRepeats = 20;
+  for (int round = 0; round < kRepeats; ++round) {
+    kin::Event e;
+    std::atomic<int> arrived{0}, returned{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < kWaiters; ++i)
+      ts.emplace_back([&] {
+        arrived.fetch_add(1);
+        e.wait();
+        returned.fetch_add(1);
+      });
+    ASSERT_TRUE(kin::test::eventually([&] { return arrived.load() == kWaiters; }));
+    std::this_thread::sleep_for(20ms);  // into the futex (Python: wait_threads_blocked)
+    e.set();
+    e.clear();
+    bool all = kin::test::eventually([&] { return returned.load() == kWaiters; }, 10s);
+    if (!all) e.set();  // release the lost ones so the threads can be joined
+    for (auto& t : ts) t.join();
+    ASSERT_TRUE(all) << "round " << round << ": " << kWaiters - returned.load()
+                     << " waiter(s) slept through set()";
+    EXPECT_FALSE(e.is_set());
+  }
+}
+
+// The same with timed waits: each returns true (Python: results == [True] * N).
+TEST(Event, SetThenClearTimedWaitersAllReturnTrue) {
+  constexpr int kWaiters = 5;
+  kin::Event e;
+  std::atomic<int> arrived{0}, trues{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kWaiters; ++i)
+    ts.emplace_back([&] {
+      arrived.fetch_add(1);
+      if (e.wait(20s)) trues.fetch_add(1);
+    });
+  ASSERT_TRUE(kin::test::eventually([&] { return arrived.load() == kWaiters; }));
+  std::this_thread::sleep_for(20ms);
+  auto t0 = std::chrono::steady_clock::now();
+  e.set();
+  e.clear();
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(trues.load(), kWaiters);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s);
 }

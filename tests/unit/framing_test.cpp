@@ -187,3 +187,94 @@ TEST(FdUtilities, CloexecByDefaultAndErrorsNameTheCall) {
   moved.reset();
   EXPECT_EQ(::fcntl(raw, F_GETFD), -1);  // closed
 }
+
+// Issue 9 item 5 (framing half): a timeout bounds the whole frame, not each read(). A peer
+// dribbling one byte every 100 ms used to hold a 300 ms read for as long as it liked.
+TEST(Framing, ADeadlineBoundsTheWholeFrameAgainstADribblingPeer) {
+  auto [r, w] = kin::detail::make_pipe();
+  std::atomic<bool> stop{false};
+  std::thread dribbler([&, fd = w.get()] {
+    std::uint32_t len = 64;
+    write_raw(fd, &len, 4);
+    for (int i = 0; i < 60 && !stop; ++i) {
+      std::this_thread::sleep_for(100ms);
+      char c = 'd';
+      if (::write(fd, &c, 1) != 1) break;
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)kin::detail::read_frame(r.get(), kin::detail::Deadline::after(300ms), 256), kin::ProtocolError);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  stop = true;
+  dribbler.join();
+  EXPECT_LT(took, 3s);  // ~0.3 s; the old per-read wait took the dribbler's whole 6 s
+  // The millisecond overload is the same deadline.
+  auto [r2, w2] = kin::detail::make_pipe();
+  std::uint32_t len = 10;
+  write_raw(w2.get(), &len, 4);
+  const auto t1 = std::chrono::steady_clock::now();
+  EXPECT_THROW((void)kin::detail::read_frame(r2.get(), 200ms, 256), kin::ProtocolError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, 3s);
+}
+
+TEST(Framing, ReadFrameNeverReadsPastItsFrame) {
+  auto [r, w] = kin::detail::make_pipe();
+  kin::detail::write_frame(w.get(), text("first"));
+  kin::detail::write_frame(w.get(), text("second"));
+  EXPECT_EQ(kin::detail::read_frame(r.get()), text("first"));
+  // The second frame is still in the pipe, whole, for whoever reads next.
+  kin::detail::FrameReader other;
+  kin::detail::set_nonblocking(r.get(), true);
+  ASSERT_TRUE(other.read_some(r.get()));
+  EXPECT_EQ(other.next(), text("second"));
+}
+
+TEST(Framing, ABufferedReaderTakesManyFramesInOneReadAndKeepsAPartialOne) {
+  auto [r, w] = kin::detail::make_pipe();
+  for (int i = 0; i < 100; ++i) {
+    std::string m = std::to_string(i);
+    m.insert(0, 1, 'm');  // not "m" + to_string(i): GCC 12 -O3 warns falsely (-Wrestrict, PR105651)
+    kin::detail::write_frame(w.get(), text(m));
+  }
+  std::uint32_t len = 5;
+  write_raw(w.get(), &len, 4);
+  write_raw(w.get(), "ab", 2);  // a frame begun
+  kin::detail::FrameReader fr;
+  using RA = kin::detail::FrameReader::ReadAhead;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(fr.fill_frame(r.get(), kin::detail::Deadline::after(1s), RA::buffered));
+    std::string m = std::to_string(i);
+    m.insert(0, 1, 'm');
+    EXPECT_EQ(fr.next(), text(m));
+  }
+  EXPECT_FALSE(fr.fill_frame(r.get(), kin::detail::Deadline::after(50ms), RA::buffered));
+  EXPECT_EQ(fr.buffered(), 6u);  // kept for the next call
+  write_raw(w.get(), "cde", 3);
+  ASSERT_TRUE(fr.fill_frame(r.get(), kin::detail::Deadline::after(1s), RA::buffered));
+  EXPECT_EQ(fr.next(), text("abcde"));
+  w.reset();
+  EXPECT_THROW((void)fr.fill_frame(r.get(), kin::detail::Deadline::never(), RA::buffered), kin::EOFError);
+}
+
+TEST(Framing, AHugeClaimCostsOnlyWhatArrives) {
+  auto [r, w] = kin::detail::make_pipe();
+  std::uint32_t len = 1u << 30;
+  write_raw(w.get(), &len, 4);
+  write_raw(w.get(), "0123456789", 10);
+  kin::detail::FrameReader fr;
+  EXPECT_FALSE(fr.fill_frame(r.get(), kin::detail::Deadline::after(100ms), kin::detail::FrameReader::ReadAhead::exact));
+  EXPECT_EQ(fr.buffered(), 14u);
+  w.reset();
+  EXPECT_THROW((void)fr.fill_frame(r.get(), kin::detail::Deadline::never(), kin::detail::FrameReader::ReadAhead::exact),
+               kin::ProtocolError);
+}
+
+TEST(FdUtilities, OSErrorWithoutAnErrnoNeverSaysSuccess) {
+  kin::OSError e(0, "getaddrinfo(nowhere): Name or service not known");
+  EXPECT_EQ(std::string(e.what()), "getaddrinfo(nowhere): Name or service not known");
+  try {
+    kin::detail::throw_errno("bind", 0);
+  } catch (const kin::OSError& x) {
+    EXPECT_EQ(std::string(x.what()).find("Success"), std::string::npos) << x.what();
+  }
+}

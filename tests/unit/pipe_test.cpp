@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
@@ -158,3 +161,34 @@ TEST_P(PipeAcrossProcesses, PingPongOfSquares) {
 INSTANTIATE_TEST_SUITE_P(AllStartMethods, PipeAcrossProcesses,
                          ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver),
                          [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
+
+// Issue 15 item 5: poll() on an end shared by two processes must not take messages it does
+// not return. Here the "other process" is a second Connection on a dup of the same end.
+TEST(Pipe, PollReadsNothingItDoesNotReturn) {
+  auto [a, b] = kin::Pipe<int>();
+  kin::Connection<int> twin{kin::unique_fd{::dup(b.fileno())}, true, true};
+  a.send(1);
+  a.send(2);
+  EXPECT_TRUE(b.poll(1s));  // there is something...
+  EXPECT_EQ(twin.recv(), 1);  // ...and it is still there for the other holder of the end
+  EXPECT_EQ(twin.recv(), 2);
+  EXPECT_FALSE(b.poll(50ms));
+  a.close();
+  EXPECT_TRUE(b.poll(1s));  // EOF is readable
+  EXPECT_THROW((void)b.recv(), kin::EOFError);
+}
+
+TEST(Pipe, TimedRecvIsBoundedInTotalAndKeepsAPartialMessage) {
+  auto [a, b] = kin::Pipe<std::string>();
+  kin::Bytes frame(kin::detail::kFrameHeaderSize);
+  kin::encode_into(frame, std::string(100, 'p'));
+  std::uint32_t len = static_cast<std::uint32_t>(frame.size() - 4);
+  std::memcpy(frame.data(), &len, 4);
+  // Half a message arrives; the timed recv gives up on time and loses nothing.
+  ASSERT_EQ(::write(a.fileno(), frame.data(), 50), 50);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(b.recv(200ms), std::nullopt);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  ASSERT_EQ(::write(a.fileno(), frame.data() + 50, frame.size() - 50), static_cast<ssize_t>(frame.size() - 50));
+  EXPECT_EQ(b.recv(1s), std::string(100, 'p'));
+}

@@ -351,3 +351,28 @@ TEST(Run, MisuseIsValueError) {
   EXPECT_THROW(kin::run({"cat"}, {.stdin_ = kin::devnull, .input = "x"}), kin::ValueError);
   EXPECT_THROW(kin::run({"/no/such"}), kin::OSError);
 }
+
+// Issue 8 item 1: a finished child is reaped within milliseconds by the runtime thread, with
+// no kin call (the old Popen reaped only in poll/wait or, once destroyed, in its own thread).
+TEST(Popen, AFinishedChildIsReapedWithNoKinCall) {
+  kin::Popen p{{"sh", "-c", "exit 4"}};
+  const pid_t pid = p.pid();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool reaped = false;
+  while (!reaped && std::chrono::steady_clock::now() < deadline) {
+    reaped = ::access(("/proc/" + std::to_string(pid)).c_str(), F_OK) != 0;
+    if (!reaped) std::this_thread::sleep_for(2ms);
+  }
+  EXPECT_TRUE(reaped) << "child " << pid << " stayed a zombie";
+  EXPECT_EQ(p.returncode(), 4);  // known without poll(): the runtime reaped it
+  EXPECT_EQ(p.exit_status(), kin::ExitStatus::exited(4));
+}
+
+TEST(Popen, ExitStatusNamesTheSignal) {
+  kin::Popen p{{"sleep", "30"}};
+  EXPECT_EQ(p.exit_status(), std::nullopt);
+  p.kill();
+  p.wait(10s);
+  ASSERT_TRUE(p.exit_status());
+  EXPECT_EQ(p.exit_status()->str(), "killed by SIGKILL");
+}

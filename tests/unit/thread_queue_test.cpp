@@ -126,3 +126,74 @@ TEST(ThreadQueue, SimpleQueue) {
   EXPECT_EQ(q.get(10ms), std::nullopt);
   EXPECT_THROW(q.get_nowait(), kin::Empty);
 }
+
+// Queue.shutdown (Python 3.13), after test_queue.py BaseQueueTestMixin.test_shutdown_empty,
+// test_shutdown_nonempty, test_shutdown_immediate and _shutdown_all_methods_in_many_threads.
+TEST(ThreadQueueShutdown, EmptyQueue) {
+  kin::thread::Queue<std::string> q;
+  q.shutdown();
+  EXPECT_TRUE(q.is_shutdown());
+  EXPECT_THROW(q.put("data"), kin::ShutDown);
+  EXPECT_THROW(q.put_nowait("data"), kin::ShutDown);
+  EXPECT_THROW((void)q.get(), kin::ShutDown);
+  EXPECT_THROW((void)q.get_nowait(), kin::ShutDown);
+  EXPECT_THROW((void)q.get(10ms), kin::ShutDown);
+}
+
+TEST(ThreadQueueShutdown, NonEmptyQueueDrainsThenShutDown) {
+  kin::thread::LifoQueue<std::string> q;
+  q.put("data");
+  q.shutdown();
+  EXPECT_EQ(q.get(), "data");
+  EXPECT_THROW((void)q.get(), kin::ShutDown);
+  q.task_done();
+  EXPECT_TRUE(q.join(1s));
+}
+
+TEST(ThreadQueueShutdown, ImmediateDiscardsAndReleasesJoin) {
+  kin::thread::PriorityQueue<int> q;
+  q.put(1);
+  q.put(2);
+  std::atomic<bool> joined{false};
+  std::thread j([&] {
+    q.join();
+    joined = true;
+  });
+  std::this_thread::sleep_for(20ms);
+  q.shutdown(true);
+  j.join();
+  EXPECT_TRUE(joined.load());
+  EXPECT_EQ(q.qsize(), 0u);
+  EXPECT_THROW((void)q.get(), kin::ShutDown);
+  EXPECT_THROW(q.task_done(), kin::ValueError);  // the discarded items counted as done
+}
+
+TEST(ThreadQueueShutdown, WakesBlockedGettersAndPutters) {
+  kin::thread::Queue<int> empty;
+  kin::thread::Queue<int> full{1};
+  full.put(0);
+  std::atomic<int> shut{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 3; ++i) {
+    ts.emplace_back([&] {
+      try {
+        (void)empty.get();  // untimed: only shutdown() releases it
+      } catch (const kin::ShutDown&) {
+        ++shut;
+      }
+    });
+    ts.emplace_back([&] {
+      try {
+        full.put(1);  // blocks on the full queue
+      } catch (const kin::ShutDown&) {
+        ++shut;
+      }
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  empty.shutdown();
+  full.shutdown();
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(shut.load(), 6);
+  EXPECT_EQ(full.get(), 0);  // what was there before shutdown() is still got
+}

@@ -30,6 +30,14 @@ class Array {
     for (auto&& x : r) data()[i++] = static_cast<T>(x);
   }
   static Array of(std::initializer_list<T> xs) { return Array(std::vector<T>(xs)); }
+  /// Python's `Array(typecode, n_or_items, lock=existing)`: guarded by `lock`, which other
+  /// Arrays, Values or code may hold too (the handle travels to children with the Array).
+  Array(std::size_t n, L lock) : Array(n) { use_lock(std::move(lock)); }
+  template <detail::array_source<T> R>
+    requires(!std::is_integral_v<std::remove_cvref_t<R>> && !std::is_base_of_v<Array, std::remove_cvref_t<R>>)
+  Array(R&& r, L lock) : Array(std::forward<R>(r)) {
+    use_lock(std::move(lock));
+  }
 
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
   T& operator[](std::size_t i) const noexcept { return data()[i]; }
@@ -62,11 +70,15 @@ class Array {
     std::uint64_t n = x.n_;
     f(n);
     detail::inspect_block(f, x.block_);
+    bool external = x.external_lock_;  // a lock= given at construction travels along
+    f(external);
+    if (external) f(x.lock_);
     if constexpr (Inspector::writes_state) {
       if (x.block_.size() < detail::payload_offset<T>() + n * sizeof(T))
         throw ProtocolError("kin::Array: segment smaller than its size");
       x.n_ = static_cast<std::size_t>(n);
-      x.lock_ = L{detail::OwnedLock{x.block_, std::is_same_v<L, RLock>}};
+      x.external_lock_ = external;
+      if (!external) x.lock_ = L{detail::OwnedLock{x.block_, std::is_same_v<L, RLock>}};
     }
   }
 
@@ -74,6 +86,12 @@ class Array {
   std::size_t n_;
   detail::SharedBlock block_;
   mutable L lock_{detail::OwnedLock{}};
+  bool external_lock_ = false;
+
+  void use_lock(L lock) {
+    lock_ = std::move(lock);
+    external_lock_ = true;
+  }
 };
 
 }  // namespace kin

@@ -1,5 +1,7 @@
 // kin::BoundedSemaphore — a Semaphore whose release() past its initial value throws
-// kin::ValueError (Python raises ValueError too). Same robustness as Semaphore.
+// kin::ValueError (Python raises ValueError too). It counts exactly like Semaphore: a permit a
+// process took and never gave back stays taken after its death (release it on its behalf if
+// that is what the program means).
 #pragma once
 
 #include <kin/semaphore.hpp>

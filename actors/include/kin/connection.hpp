@@ -46,14 +46,15 @@ class Connection {
   [[nodiscard]] T recv() { return decode<T>(core().recv_bytes()); }
   template <class Rep, class Period>
   [[nodiscard]] std::optional<T> recv(std::chrono::duration<Rep, Period> timeout) {
-    auto b = core().recv_bytes(std::chrono::ceil<std::chrono::milliseconds>(timeout));
+    auto b = core().recv_bytes(detail::Deadline::after(timeout));  // bounds the whole message
     if (!b) return std::nullopt;
     return decode<T>(*b);
   }
-  /// True when recv() would not block (a message, or EOF, is there).
+  /// True when a message (or its first bytes, or EOF) is there within `timeout`, as Python's
+  /// poll. Reads nothing it does not return, so an end shared with another process loses none.
   template <class Rep = long, class Period = std::ratio<1>>
   [[nodiscard]] bool poll(std::chrono::duration<Rep, Period> timeout = std::chrono::seconds(0)) {
-    return core().poll(std::chrono::ceil<std::chrono::milliseconds>(timeout));
+    return core().poll(detail::Deadline::after(timeout));
   }
 
   void send_bytes(std::span<const std::byte> b) { core().send_bytes(b); }

@@ -1,5 +1,12 @@
-// kin::Event — Python's Event across processes and threads: a flag in shared memory that
-// waiters sleep on (a futex on the flag word itself). set() wakes every waiter; clear() resets.
+// kin::Event — Python's Event across processes and threads: a flag in shared memory, and a
+// generation word that waiters sleep on (a futex). set() raises the flag and wakes every
+// waiter; clear() lowers it. As in Python, every waiter present at set() returns true, even
+// when clear() follows at once:
+//
+//   kin::Event go;                      // hand it to kin::Process / kin::Thread children
+//   go.wait();                          // in each child
+//   go.set(); go.clear();               // in the parent: every child above is released
+//
 // Nothing is ever held, so a dying process cannot wedge an Event.
 #pragma once
 

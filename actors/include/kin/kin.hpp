@@ -41,3 +41,14 @@
 #include <kin/run.hpp>
 #include <kin/thread.hpp>
 #include <kin/timer.hpp>
+
+// Pools, executors and managers
+#include <kin/async_result.hpp>
+#include <kin/future.hpp>
+#include <kin/manager.hpp>
+#include <kin/pool.hpp>
+#include <kin/pool_options.hpp>
+#include <kin/process_pool_executor.hpp>
+#include <kin/progress.hpp>
+#include <kin/thread_pool.hpp>
+#include <kin/thread_pool_executor.hpp>

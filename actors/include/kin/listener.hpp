@@ -8,10 +8,14 @@
 //
 // With an authkey, both sides prove they know it (HMAC-SHA256 challenge-response in both
 // directions) before any payload is decoded: a wrong key is kin::AuthenticationError on
-// both sides, and the listener keeps serving. Handshakes run concurrently, so a client that
-// sends garbage or nothing never holds up the others; it is dropped after the handshake
-// timeout (default 5 s). An empty authkey means no handshake (Python's authkey=None). A Unix
-// socket's path is removed by close().
+// both sides, and the listener keeps serving. The listener's accepts and handshakes run on
+// kin's runtime thread, each handshake bounded as a whole by the handshake timeout (default
+// 5 s) with one timer — no thread per client — so a client that sends garbage, nothing, or a
+// byte now and then never holds up the others and is dropped at its deadline; destroying a
+// Listener never waits for a client. On the client side the timeout bounds connect() (a full
+// backlog) and the handshake (a slow server) together: kin::TimeoutError after it. An empty
+// authkey means no handshake (Python's authkey=None). A Unix socket's path is removed by
+// close().
 #pragma once
 
 #include <kin/address.hpp>
@@ -51,11 +55,12 @@ class Listener {
   std::unique_ptr<detail::ListenerCore> core_;
 };
 
-/// Connects to a Listener; with an authkey, authenticates both ways first.
+/// Connects to a Listener; with an authkey, authenticates both ways first. `timeout` bounds the
+/// connect and the handshake together (TimeoutError).
 template <class T>
 [[nodiscard]] Connection<T> Client(const Address& address, const std::string& authkey = {},
-                                   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5)) {
-  return Connection<T>{detail::client_connect(detail::to_socket_address(address), authkey, handshake_timeout), true, true};
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  return Connection<T>{detail::client_connect(detail::to_socket_address(address), authkey, timeout), true, true};
 }
 
 }  // namespace kin

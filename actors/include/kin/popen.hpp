@@ -10,12 +10,13 @@
 // - The child is tracked through a pidfd and reaped with waitid(P_PIDFD): kin never reaps
 //   children it does not own. returncode() is -N for a child killed by signal N.
 // - The child gets stdio and nothing else: every other fd is closed across exec.
-// - Destroying a Popen does not kill the child (Python semantics). A finished child is reaped
-//   at once; a running one is handed to a small reaper thread that reaps it when it ends, so
-//   no zombie is left behind.
+// - Destroying a Popen does not kill the child (Python semantics). The child is watched on
+//   kin's runtime thread (runtime/reaper.hpp) from the start and reaped within milliseconds of
+//   its exit, whether or not the Popen still exists or is ever polled: no zombie is left.
 #pragma once
 
 #include <kin/errors.hpp>
+#include <kin/exit_status.hpp>
 #include <kin/runtime/unique_fd.hpp>
 
 #include <sys/types.h>
@@ -30,7 +31,7 @@
 namespace kin {
 
 namespace detail {
-struct PopenWait;
+struct ChildState;
 }  // namespace detail
 
 /// Where a child's standard stream goes (Python's None, PIPE, DEVNULL, STDOUT).
@@ -89,6 +90,8 @@ class Popen {
   std::optional<int> poll();
   /// Set once the child has been reaped: exit status, or -signal.
   [[nodiscard]] std::optional<int> returncode() const noexcept;
+  /// Set once the child has been reaped: how it ended ("exit 3", "killed by SIGKILL").
+  [[nodiscard]] std::optional<ExitStatus> exit_status() const noexcept;
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] const std::vector<std::string>& args() const noexcept { return args_; }
 
@@ -110,15 +113,14 @@ class Popen {
   CommunicateResult communicate_for(const std::string& input,
                                     std::optional<std::chrono::nanoseconds> timeout);
   int wait_for(std::optional<std::chrono::nanoseconds> timeout);
-  bool reap(bool block);
+  void check_moved() const;
 
   std::vector<std::string> args_;
   pid_t pid_ = -1;
-  unique_fd pidfd_;
+  std::shared_ptr<detail::ChildState> state_;  // shared with the runtime's reaper
   unique_fd stdin_;
   unique_fd stdout_;
   unique_fd stderr_;
-  std::unique_ptr<detail::PopenWait> wait_;  // serialises reaping, holds the returncode
   // communicate() keeps its progress so a call after a timeout resumes where it stopped.
   bool communicating_ = false;
   std::string input_;

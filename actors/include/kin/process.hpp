@@ -15,9 +15,11 @@
 
 #include <kin/codec.hpp>
 #include <kin/errors.hpp>
+#include <kin/exit_status.hpp>
 #include <kin/runtime/entry_registry.hpp>  // KIN_ENTRY
 #include <kin/start_method.hpp>
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -46,18 +48,47 @@ struct SpawnTarget {
   std::function<Bytes()> encode_args;
 };
 
+/// Calls f with the elements of `args`, once: moved when f accepts rvalues (a parameter taken
+/// by value, a move-only one included), as lvalues otherwise (a parameter taken by `T&`).
+/// The int result is the exit code; any other result counts as 0.
+template <class F, class Tuple>
+int invoke_target(F& f, Tuple& args) {
+  auto call = [&]<class... A>(A&... a) -> int {
+    if constexpr (std::is_invocable_v<F&, A&&...>) {
+      if constexpr (std::is_convertible_v<std::invoke_result_t<F&, A&&...>, int>)
+        return static_cast<int>(std::invoke(f, std::move(a)...));
+      else {
+        std::invoke(f, std::move(a)...);
+        return 0;
+      }
+    } else if constexpr (std::is_convertible_v<std::invoke_result_t<F&, A&...>, int>) {
+      return static_cast<int>(std::invoke(f, a...));
+    } else {
+      std::invoke(f, a...);
+      return 0;
+    }
+  };
+  return std::apply(call, args);
+}
+
+template <class F, class... A>
+concept process_target = std::invocable<F&, A&...> || std::invocable<F&, A&&...>;
+
 template <class Fp, class... A>
 int spawn_invoke(std::uintptr_t fn, std::span<const std::byte> args) {
   std::tuple<A...> tup;
   decode_into(args, tup);
   auto f = reinterpret_cast<Fp>(fn);
-  if constexpr (std::is_convertible_v<std::invoke_result_t<Fp, A&...>, int>) {
-    return static_cast<int>(std::apply(f, tup));
-  } else {
-    std::apply(f, tup);
-    return 0;
-  }
+  return invoke_target(f, tup);
 }
+
+/// The target and its arguments, held once: the fork child calls them, the spawn start
+/// encodes the arguments from them, and the parent drops them after start() (bpo-30775).
+template <class F, class Tuple>
+struct HeldTarget {
+  F fn;
+  Tuple args;
+};
 
 // The plain function pointer type a target decays to: a function, a function pointer, or a
 // captureless lambda with one non-template call operator; void when there is none.
@@ -82,7 +113,7 @@ struct function_pointer_of<F, void> {
 };
 
 template <class F, class... Args>
-std::shared_ptr<const SpawnTarget> make_spawn_target(const F& f, const std::tuple<Args...>& args) {
+std::shared_ptr<const SpawnTarget> make_spawn_target(std::shared_ptr<HeldTarget<F, std::tuple<Args...>>> held) {
   using Fp = typename function_pointer_of<F>::type;
   if constexpr (std::is_void_v<Fp>) {
     return nullptr;  // a closure: only the fork start method can run it
@@ -90,9 +121,9 @@ std::shared_ptr<const SpawnTarget> make_spawn_target(const F& f, const std::tupl
     return nullptr;  // arguments that cannot travel
   } else {
     auto t = std::make_shared<SpawnTarget>();
-    t->fn = reinterpret_cast<std::uintptr_t>(static_cast<Fp>(f));
+    t->fn = reinterpret_cast<std::uintptr_t>(static_cast<Fp>(held->fn));
     t->invoker = &spawn_invoke<Fp, Args...>;
-    t->encode_args = [args] { return encode(args); };
+    t->encode_args = [held] { return encode(held->args); };
     return t;
   }
 }
@@ -110,25 +141,25 @@ class Process {
   Process() : Process(ProcessOptions{}) {}
   explicit Process(ProcessOptions options);
 
-  /// Runs `f(args...)` in the child. Arguments are copied (decayed) into the Process.
+  /// Runs `f(args...)` in the child. The target and arguments are moved (or copied, decayed)
+  /// into the Process, so move-only ones (a Listener, a SharedMemory, a unique_ptr) can be
+  /// given; in the child they are moved into a by-value parameter. After a successful start()
+  /// the parent lets go of them (as Python, bpo-30775): a Connection end handed over is then
+  /// open only in the child.
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+    requires detail::process_target<std::decay_t<F>, std::decay_t<Args>...>
   explicit Process(F&& f, Args&&... args) : Process(ProcessOptions{}, std::forward<F>(f), std::forward<Args>(args)...) {}
 
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+    requires detail::process_target<std::decay_t<F>, std::decay_t<Args>...>
   Process(ProcessOptions options, F&& f, Args&&... args) : Process(std::move(options)) {
-    auto tup0 = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...);
-    spawn_ = detail::make_spawn_target<std::decay_t<F>>(f, tup0);
-    target_ = [fn = std::decay_t<F>(std::forward<F>(f)), tup = std::move(tup0)]() mutable -> int {
-      using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
-      if constexpr (std::is_convertible_v<R, int>)
-        return static_cast<int>(std::apply(fn, tup));
-      else {
-        std::apply(fn, tup);
-        return 0;
-      }
-    };
+    using Held = detail::HeldTarget<std::decay_t<F>, std::tuple<std::decay_t<Args>...>>;
+    // Shared by the two ways of running it (std::function needs a copyable callable; the
+    // pointer is, whatever it points to).
+    auto held = std::make_shared<Held>(Held{std::decay_t<F>(std::forward<F>(f)),
+                                            std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)});
+    spawn_ = detail::make_spawn_target(held);
+    target_ = [held]() -> int { return detail::invoke_target(held->fn, held->args); };
   }
 
   Process(Process&&) noexcept;
@@ -160,6 +191,8 @@ class Process {
   void set_daemon(bool daemon);
   /// std::nullopt while running (or before start); the exit code, or -signal.
   [[nodiscard]] std::optional<int> exitcode();
+  /// std::nullopt while running (or before start); how the child ended.
+  [[nodiscard]] std::optional<ExitStatus> exit_status();
   /// SIGTERM (a daemon child's whole process group).
   void terminate();
   /// SIGKILL.
@@ -175,10 +208,15 @@ class Process {
 
  private:
   bool join_for(std::chrono::milliseconds timeout);
+  void drop_target() noexcept {
+    target_ = nullptr;
+    spawn_.reset();
+  }
   void check_open() const;
   void check_started(const char* what) const;
   [[noreturn]] void child_main(const std::string& parent_name, pid_t parent_pid);
   void start_spawn();
+  void start_fork(const sigset_t& mask);
 
   ProcessOptions options_;
   std::function<int()> target_;

@@ -67,6 +67,8 @@ class Queue {
   /// blocked reader and writer. Applies to every holder of the queue.
   void close() { ring_->close(); }
   [[nodiscard]] bool closed() const { return ring_->closed(); }
+  /// For kin::wait (wait.hpp): what a put rings, so a waiter sleeps instead of polling.
+  [[nodiscard]] detail::ShmRing::Doorbell doorbell() const noexcept { return ring_->doorbell(); }
   /// Python's join_thread()/cancel_join_thread() have nothing to do here (no feeder thread).
   void join_thread() const noexcept {}
   void cancel_join_thread() const noexcept {}

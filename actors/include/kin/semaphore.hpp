@@ -2,10 +2,16 @@
 // and threads; copies share the counter. acquire() takes a permit (optionally with a timeout
 // or non-blocking), release(n) gives n back. Also Lockable/TimedLockable (lock = acquire).
 //
-// Robust: a semaphore has no owner, so kin counts each process's acquires minus releases; when
-// a process dies holding permits, a waiter that has slept 100 ms without a wake-up puts them
-// back, and the acquirer that takes such a permit sees previous_owner_died() == true (a flag
-// of this handle, for its latest acquire). See runtime/counting_semaphore.hpp for the details.
+//   kin::Semaphore items{0};
+//   kin::Process producer{[items]() mutable { items.release(); }};   // one item made
+//   items.acquire(1s);                                              // one item taken
+//
+// A semaphore is a counter and counts exactly, across processes and deaths: a permit taken and
+// not released is consumed, whether its taker exits normally or is SIGKILLed — kin never hands
+// it out again on the dead process's behalf (a semaphore has no owner to recover from; for
+// mutual exclusion that survives a holder's death use kin::Lock, whose next acquirer is told).
+// The count is one atomic word with no lock around it: a process killed or stopped at any
+// point blocks no one, and a timed acquire is bounded by its timeout alone.
 #pragma once
 
 #include <kin/errors.hpp>
@@ -13,7 +19,6 @@
 #include <kin/runtime/counting_semaphore.hpp>
 #include <kin/runtime/futex.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -32,8 +37,6 @@ class Semaphore {
   void release(std::uint32_t n = 1) { impl_.release(n); }
   /// Free permits now (Python's get_value()).
   [[nodiscard]] std::uint32_t get_value() const { return impl_.value(); }
-  /// True when the permit taken by this handle's latest acquire came from a dead holder.
-  [[nodiscard]] bool previous_owner_died() const noexcept { return died_.load(); }
 
   void lock() { acquire(); }
   void unlock() { release(); }
@@ -47,13 +50,6 @@ class Semaphore {
     return acquire(tp - Clock::now());
   }
 
-  Semaphore(const Semaphore& o) : impl_(o.impl_), died_(o.died_.load()) {}
-  Semaphore& operator=(const Semaphore& o) {
-    impl_ = o.impl_;
-    died_ = o.died_.load();
-    return *this;
-  }
-
   template <class Inspector>
   friend void inspect(Inspector& f, Semaphore& x) {
     detail::inspect_block(f, x.impl_.block());
@@ -63,14 +59,8 @@ class Semaphore {
   Semaphore(std::uint32_t value, bool bounded) : impl_(value, bounded) {}
 
  private:
-  bool take(bool blocking, detail::Deadline d) {
-    bool recovered = false;
-    bool ok = impl_.acquire(blocking, d, recovered);
-    if (ok) died_.store(recovered);
-    return ok;
-  }
+  bool take(bool blocking, detail::Deadline d) { return impl_.acquire(blocking, d); }
   detail::CountingSemaphore impl_;
-  std::atomic<bool> died_{false};
 };
 
 }  // namespace kin

@@ -5,8 +5,8 @@
 // Semantics kept from Python:
 // - an exception escaping the target prints "Exception in thread <name>:" and the exception's
 //   type and message to stderr; the thread ends, the process goes on;
-// - at normal exit (return from main / std::exit) non-daemon threads are joined first, daemon
-//   threads are abandoned;
+// - at normal exit (return from main / std::exit), and when the target of a kin::Process child
+//   returns, non-daemon threads are joined first, daemon threads are abandoned;
 // - the Thread object may be destroyed while its thread runs: the thread keeps running (a
 //   thread built from a callable owns its callable). A subclass that overrides run() is the
 //   exception: run() is a member of the object, so the object must outlive the thread.
@@ -62,6 +62,11 @@ std::unique_ptr<ThreadTarget> make_thread_target(F&& f, Args&&... args) {
 }
 
 struct ThreadState;
+
+/// Python's threading._shutdown: waits for every started, non-daemon kin::Thread of this
+/// process (not the calling one). Runs at normal exit of the program and at the end of a kin
+/// child process, before it finishes its own children.
+void join_non_daemon_threads();
 
 }  // namespace detail
 

@@ -7,6 +7,10 @@
 // `maxsize` 0 means unbounded. put/get block; the timed forms return false / std::nullopt
 // when time runs out; put_nowait/get_nowait throw kin::Full / kin::Empty. task_done() and
 // join() count unfinished items as Python does (task_done() once too often: ValueError).
+// shutdown() is Python 3.13's: later puts throw kin::ShutDown; gets drain what is left, then
+// throw kin::ShutDown; shutdown(true) (immediate) also discards what is left and releases join().
+// Every blocked put and get wakes up to notice.
+//   q.shutdown();                        // producers done: consumers drain, then ShutDown
 // The family shares one implementation (detail::ThreadQueue) over a storage policy.
 #pragma once
 
@@ -94,6 +98,25 @@ class ThreadQueue {
     if (!put_until(std::move(v), std::chrono::steady_clock::time_point::min())) throw Full();
   }
 
+  /// Python 3.13's Queue.shutdown(immediate): see the header comment.
+  void shutdown(bool immediate = false) {
+    std::lock_guard g{mu_};
+    is_shutdown_ = true;
+    if (immediate) {
+      while (store_.size() > 0) {
+        (void)store_.pop();
+        if (unfinished_ > 0) --unfinished_;
+      }
+      all_done_.notify_all();
+    }
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+  [[nodiscard]] bool is_shutdown() const {
+    std::lock_guard g{mu_};
+    return is_shutdown_;
+  }
+
   T get() { return *get_until(std::nullopt); }
   template <class Rep, class Period>
   std::optional<T> get(std::chrono::duration<Rep, Period> timeout) {
@@ -150,8 +173,11 @@ class ThreadQueue {
 
   bool put_until(T&& v, Deadline d) {
     std::unique_lock g{mu_};
-    if (!wait(g, not_full_, put_waiters_, d, [&] { return maxsize_ == 0 || store_.size() < maxsize_; }))
+    if (is_shutdown_) throw ShutDown();
+    if (!wait(g, not_full_, put_waiters_, d,
+              [&] { return is_shutdown_ || maxsize_ == 0 || store_.size() < maxsize_; }))
       return false;
+    if (is_shutdown_) throw ShutDown();
     store_.push(std::move(v));
     ++unfinished_;
     if (get_waiters_ > 0) not_empty_.notify_one();
@@ -160,7 +186,9 @@ class ThreadQueue {
 
   std::optional<T> get_until(Deadline d) {
     std::unique_lock g{mu_};
-    if (!wait(g, not_empty_, get_waiters_, d, [&] { return store_.size() > 0; })) return std::nullopt;
+    if (is_shutdown_ && store_.size() == 0) throw ShutDown();
+    if (!wait(g, not_empty_, get_waiters_, d, [&] { return is_shutdown_ || store_.size() > 0; })) return std::nullopt;
+    if (store_.size() == 0) throw ShutDown();  // woken by shutdown() with nothing left
     std::optional<T> v{store_.pop()};
     if (put_waiters_ > 0) not_full_.notify_one();
     return v;
@@ -171,6 +199,7 @@ class ThreadQueue {
   int get_waiters_ = 0, put_waiters_ = 0;
   std::size_t unfinished_ = 0;
   std::size_t maxsize_;
+  bool is_shutdown_ = false;
   Store store_;
 };
 

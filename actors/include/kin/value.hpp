@@ -56,6 +56,13 @@ class Value {
     std::memcpy(data(), &init, sizeof(T));
   }
 
+  /// Python's `Value(typecode, v, lock=existing)`: guarded by `lock`, which other Values,
+  /// Arrays or code may hold too (the handle travels to children with the Value).
+  Value(const T& init, L lock) : Value(init) {
+    lock_ = std::move(lock);
+    external_lock_ = true;
+  }
+
   [[nodiscard]] T load() const {
     std::lock_guard g{lock_};
     T out;
@@ -76,14 +83,20 @@ class Value {
   template <class Inspector>
   friend void inspect(Inspector& f, Value& x) {
     detail::inspect_block(f, x.block_);
-    if constexpr (Inspector::writes_state)
-      x.lock_ = L{detail::OwnedLock{x.block_, std::is_same_v<L, RLock>}};
+    bool external = x.external_lock_;  // a lock= given at construction travels along
+    f(external);
+    if (external) f(x.lock_);
+    if constexpr (Inspector::writes_state) {
+      x.external_lock_ = external;
+      if (!external) x.lock_ = L{detail::OwnedLock{x.block_, std::is_same_v<L, RLock>}};
+    }
   }
 
  private:
   T* data() const noexcept { return reinterpret_cast<T*>(block_.data() + detail::payload_offset<T>()); }
   detail::SharedBlock block_;
   mutable L lock_{detail::OwnedLock{}};
+  bool external_lock_ = false;
 };
 
 }  // namespace kin

@@ -5,8 +5,11 @@
 //
 //   auto ready = kin::wait({conn, queue, proc}, 1s);   // indices of the ready ones, in order
 //
-// Returns an empty vector on timeout. Queues have no fd: they are checked between poll
-// slices of at most 1 ms, so a queue becomes "ready" at most ~1 ms after the put.
+// Returns every object that is ready when it returns (not only the first kind found), or an
+// empty vector on timeout. Nothing is polled: the caller sleeps on the queues' doorbells (the
+// futex word a put rings, futex_waitv) and, when fds are in the list too, the runtime thread
+// watches them and rings the caller's own doorbell. A waiter woken by a queue that it then
+// does not take from passes the wake-up on to the queue's other sleepers.
 #pragma once
 
 #include <kin/connection.hpp>
@@ -25,12 +28,13 @@ namespace kin {
 struct Waitable {
   int fd = -1;                        // polled for readability when >= 0
   std::function<bool()> ready_now;    // readiness that poll cannot see (buffered data, queues)
+  detail::ShmRing::Doorbell bell{nullptr, nullptr};  // a queue's: rung by every put and close
 
   Waitable(int raw_fd) : fd(raw_fd) {}  // NOLINT: implicit on purpose
   template <class T>
   Waitable(Connection<T>& c) : fd(c.fileno()), ready_now([&c] { return c.poll(std::chrono::seconds(0)); }) {}
   template <class T>
-  Waitable(Queue<T>& q) : ready_now([&q] { return !q.empty() || q.closed(); }) {}
+  Waitable(Queue<T>& q) : ready_now([&q] { return !q.empty() || q.closed(); }), bell(q.doorbell()) {}
   Waitable(Process& p) : fd(p.sentinel()) {}
 };
 

@@ -18,7 +18,12 @@
 // every length against the bytes that are really there before it allocates, so hostile input
 // raises kin::ProtocolError — never a crash, an unbounded allocation, or a silent truncation
 // (the holes of CAF's own binary_deserializer, cheatsheet G10/G18). Trailing bytes are an
-// error too. The format is for kin peers of the same build on the same architecture: integers
+// error too. Decoding is bounded in memory by the input's size: the containers and strings a
+// value decodes into may take at most kDecodeExpansion (16) times the encoded bytes, plus
+// 1 MiB; past that the value is refused (ProtocolError) before the allocation is made. Ordinary
+// values stay far below (a vector<int> or a string takes ~1x, strings of 10+ chars ~3x); what
+// the bound refuses is a frame of millions of empty strings or empty vectors, which would
+// decode to 24-32x its size. The format is for kin peers of the same build on the same architecture: integers
 // and trivially copyable values are in the machine's byte order.
 #pragma once
 
@@ -28,6 +33,7 @@
 #include <caf/meta/load_callback.hpp>
 #include <caf/meta/save_callback.hpp>
 
+#include <algorithm>
 #include <array>
 #include <concepts>
 #include <cstddef>
@@ -172,8 +178,15 @@ class Writer {
   }
 
   void raw(const void* p, std::size_t n) {
-    auto* b = static_cast<const std::byte*>(p);
-    out_.insert(out_.end(), b, b + n);
+    if (n == 0) return;
+    const std::size_t at = out_.size();
+    // Growth out of line: inlined into a caller that just made a small vector (a frame header,
+    // a fresh encode()), GCC 12 follows the reallocation with the old, tiny size and reports a
+    // false -Warray-bounds (-O2) or -Wstringop-overflow (-O3). After the opaque call the sizes
+    // are unknown to it; then resize never reallocates.
+    if (out_.capacity() - at < n) grow(out_, at + n);
+    out_.resize(at + n);
+    std::memcpy(out_.data() + at, p, n);
   }
 
   void varint(std::uint64_t v) {
@@ -246,6 +259,10 @@ class Writer {
     }
   }
 
+  [[gnu::noinline]] static void grow(Bytes& out, std::size_t need) {
+    out.reserve(std::max(need, out.capacity() * 2));
+  }
+
   Bytes& out_;
 };
 
@@ -258,7 +275,8 @@ class Reader {
   static constexpr bool reads_state = false;
   static constexpr bool writes_state = true;  // it writes into the object (CAF naming)
 
-  explicit Reader(std::span<const std::byte> in) noexcept : in_(in) {}
+  explicit Reader(std::span<const std::byte> in) noexcept
+      : in_(in), budget_(kDecodeSlack + kDecodeExpansion * in.size()) {}
 
   template <class... Ts>
   void operator()(Ts&&... xs) {
@@ -284,6 +302,16 @@ class Reader {
       if ((b & 0x80) == 0) return v;
     }
     fail("malformed length (varint longer than 64 bits)");
+  }
+
+  /// Accounts for `bytes` of memory the value being decoded is about to allocate: refused
+  /// when the decode as a whole would pass its bound (see the top of this header).
+  void charge(std::size_t bytes) {
+    if (bytes > budget_)
+      fail("the value would need more than " + std::to_string(kDecodeSlack + kDecodeExpansion * in_.size()) +
+           " bytes of memory, " + std::to_string(kDecodeExpansion) + " times its " + std::to_string(in_.size()) +
+           " encoded bytes plus 1 MiB (kin's decode memory bound)");
+    budget_ -= bytes;
   }
 
   /// A count of elements that each take at least `min_size` bytes: refused when the input
@@ -314,6 +342,7 @@ class Reader {
       raw(&x, sizeof(T));
     } else if constexpr (is_string<T>) {
       auto n = count(1);
+      if (n >= sizeof(std::string)) charge(n + 1);  // longer than the small-string buffer
       x.assign(reinterpret_cast<const char*>(in_.data() + pos_), n);
       pos_ += n;
     } else if constexpr (is_std_array<T>::value) {
@@ -334,6 +363,7 @@ class Reader {
     } else if constexpr (is_contiguous_memcpy_range<T>) {
       using E = typename T::value_type;
       auto n = count(sizeof(E));
+      charge(n * sizeof(E));
       x.resize(n);
       raw(std::ranges::data(x), n * sizeof(E));
     } else if constexpr (is_container<T>) {
@@ -349,6 +379,11 @@ class Reader {
   // Element types that may encode to zero bytes (std::monostate-like inspect types) are
   // capped so that a hostile count cannot make us build an endless container of them.
   static constexpr std::uint64_t kMaxZeroSizeCount = 1u << 16;
+  // The decode memory bound: kDecodeExpansion x the input, plus kDecodeSlack.
+  static constexpr std::size_t kDecodeExpansion = 16;
+  static constexpr std::size_t kDecodeSlack = std::size_t{1} << 20;
+  // What a node-based container (list, set, map, unordered_map) adds to each element.
+  static constexpr std::size_t kNodeOverhead = 32;
 
   template <class T>
   void one(T&& x) {
@@ -383,8 +418,14 @@ class Reader {
     using E = typename T::value_type;
     x.clear();
     auto n = count(min_encoded_size<E>());
-    if constexpr (requires { x.reserve(n); })
-      if (min_encoded_size<E>() > 0) x.reserve(n);  // bounded by the input's size
+    // Charged before anything is allocated, so the reserve below is bounded too: a count that
+    // the input could hold but the memory bound could not is refused here, not after 32x.
+    if constexpr (std::is_same_v<E, bool>) charge(n / 8 + 1);  // vector<bool>: bits
+    else if constexpr (is_associative<T> || requires { x.splice_after(x.before_begin(), x); } ||
+                       requires { x.splice(x.begin(), x); })
+      charge(n * (sizeof(E) + kNodeOverhead));  // list, set, map: one node per element
+    else charge(n * sizeof(E));
+    if constexpr (requires { x.reserve(n); }) x.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
       if constexpr (is_associative<T> && requires { typename T::mapped_type; }) {
         std::pair<typename T::key_type, typename T::mapped_type> kv;
@@ -407,6 +448,7 @@ class Reader {
 
   std::span<const std::byte> in_;
   std::size_t pos_ = 0;
+  std::size_t budget_;  // bytes the value may still allocate
 };
 
 }  // namespace detail
@@ -429,7 +471,9 @@ void encode_into(Bytes& out, const T& x) {
 template <class T>
 [[nodiscard]] Bytes encode(const T& x) {
   Bytes out;
-  if constexpr (detail::is_memcpy_able<T>) out.reserve(sizeof(T));
+  // Never from capacity 0: GCC 12 at -O3 then reports a false -Wstringop-overflow for the
+  // first insert (Writer::raw), in every program that encodes an int (a Process argument).
+  out.reserve(detail::is_memcpy_able<T> ? sizeof(T) : 64);
   encode_into(out, x);
   return out;
 }

@@ -2,6 +2,8 @@
 // std::runtime_error), so `catch (const kin::Error&)` catches anything kin throws on purpose.
 #pragma once
 
+#include <kin/exit_status.hpp>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -18,6 +20,8 @@ class Error : public std::runtime_error {
 /// A system call failed: names the call and keeps errno (Python's OSError).
 class OSError : public Error {
  public:
+  /// what() is "<what>: <strerror(err)>"; with err 0 (no system error code, e.g. a resolver
+  /// failure) it is `what` alone — never ": Success".
   OSError(int err, const std::string& what);
   /// The errno value the call failed with.
   [[nodiscard]] int error_code() const noexcept { return errno_; }
@@ -37,6 +41,14 @@ class Empty : public Error {
 class Full : public Error {
  public:
   Full() : Error("kin::Full: the queue is full") {}
+  using Error::Error;
+};
+
+/// The queue was shut down: put after shutdown(), or get from a shut-down queue with nothing
+/// left (queue.ShutDown, Python 3.13).
+class ShutDown : public Error {
+ public:
+  ShutDown() : Error("kin::ShutDown: the queue has been shut down") {}
   using Error::Error;
 };
 
@@ -96,8 +108,31 @@ class RemoteError : public Error {
   pid_t pid_;
 };
 
-/// A pool worker died while it held a task; the task's result raises this.
+/// A pool worker died while it held a task; the task's result raises this. It names the
+/// worker's pid and how it ended ("killed by SIGKILL", "exit 3").
 class WorkerLost : public Error {
+ public:
+  WorkerLost(pid_t pid, ExitStatus status);
+  WorkerLost(pid_t pid, ExitStatus status, const std::string& what);
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] const ExitStatus& status() const noexcept { return status_; }
+
+ private:
+  pid_t pid_;
+  ExitStatus status_;
+};
+
+/// The result was cancelled before it ran (concurrent.futures.CancelledError): raised by
+/// result()/get() of a cancelled Future, and by the results a pool abandons when it terminates.
+class CancelledError : public Error {
+ public:
+  CancelledError() : Error("kin::CancelledError: the task was cancelled") {}
+  using Error::Error;
+};
+
+/// A Manager's server process is gone (died, unreachable, or restarted with its state lost):
+/// every proxy call raises this instead of hanging.
+class ManagerLost : public Error {
  public:
   using Error::Error;
 };

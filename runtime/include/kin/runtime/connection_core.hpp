@@ -1,13 +1,20 @@
 // ConnectionCore: the untyped half of kin::Connection<T> — one end of a pipe or a stream
-// socket carrying length-prefixed frames (framing.hpp). Reads are buffered: one read() may
-// bring many small frames, which later recv calls take without a system call. Writes never
-// raise SIGPIPE (MSG_NOSIGNAL on sockets; SIGPIPE blocked around writes to pipes): a gone
-// peer is a BrokenPipeError. Not thread-safe: one reader and one writer thread at a time,
-// as for Python's Connection.
+// socket carrying length-prefixed frames (framing.hpp), read by the one FrameReader. recv is
+// buffered: one read() may bring many small frames, which later recv calls take without a
+// system call. poll() never reads past the frame it is completing, and with nothing buffered it
+// reads nothing at all, so an end shared by two processes loses no message to a poll. Writes go
+// through the SIGPIPE-safe writer (syscall.hpp): a gone peer is a BrokenPipeError, never a
+// death. A timed recv is bounded by its deadline in total. Not thread-safe: one reader and one
+// writer thread at a time, as for Python's Connection.
+//
+//   ConnectionCore c{std::move(fd), /*readable=*/true, /*writable=*/true};
+//   c.send_bytes(payload);  auto b = c.recv_bytes(Deadline::after(1s));   // nullopt on timeout
 #pragma once
 
 #include <kin/codec.hpp>
+#include <kin/runtime/deadline.hpp>
 #include <kin/runtime/framing.hpp>
+#include <kin/runtime/syscall.hpp>
 #include <kin/runtime/unique_fd.hpp>
 
 #include <chrono>
@@ -26,13 +33,18 @@ class ConnectionCore {
   void send_bytes(std::span<const std::byte> payload);
   /// The next frame's payload; EOFError when the peer closed at a frame boundary.
   Bytes recv_bytes();
-  /// As recv_bytes, or std::nullopt when no frame arrived within `timeout`.
-  std::optional<Bytes> recv_bytes(std::chrono::milliseconds timeout);
+  /// As recv_bytes, or std::nullopt when no whole frame arrived by `deadline` (a partial one
+  /// stays buffered for the next call).
+  std::optional<Bytes> recv_bytes(const Deadline& deadline);
+  std::optional<Bytes> recv_bytes(std::chrono::milliseconds timeout) { return recv_bytes(Deadline::after(timeout)); }
   /// Copies the next frame into `buf` and returns its size. A frame larger than `buf` is a
   /// ValueError and stays queued for the next recv.
   std::size_t recv_bytes_into(std::span<std::byte> buf);
-  /// True when a frame (or EOF) can be received without blocking within `timeout`.
-  bool poll(std::chrono::milliseconds timeout);
+  /// True when a frame, the start of one, or EOF is waiting (by `timeout`): recv then returns
+  /// without waiting for anything but the rest of a frame the peer is writing. Consumes
+  /// nothing but the rest of a frame already begun.
+  bool poll(const Deadline& deadline);
+  bool poll(std::chrono::milliseconds timeout) { return poll(Deadline::after(timeout)); }
 
   void close() noexcept;
   [[nodiscard]] bool closed() const noexcept { return !fd_; }
@@ -43,19 +55,14 @@ class ConnectionCore {
  private:
   void check_readable() const;
   void check_writable() const;
-  void write_all(const std::byte* p, std::size_t n);
-  // Length of the complete frame at the buffer's front, if there is one.
-  std::optional<std::size_t> buffered_frame();
-  // Reads more bytes (waiting at most `timeout`, negative = forever). False on timeout;
-  // EOFError / ProtocolError at EOF depending on whether a frame was half-read.
-  bool fill(std::chrono::milliseconds timeout);
+  void write_iov(iovec* iov, int n);
   Bytes take(std::size_t len);
 
   unique_fd fd_;
-  bool readable_, writable_, is_socket_;
+  bool readable_, writable_;
+  FdKind kind_;
   std::size_t max_frame_;
-  Bytes buf_;
-  std::size_t start_ = 0;  // consumed prefix of buf_
+  FrameReader reader_;
 };
 
 }  // namespace kin::detail

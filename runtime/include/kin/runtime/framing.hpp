@@ -4,14 +4,22 @@
 // kin::ProtocolError naming what was wrong; EOF exactly at a frame boundary raises
 // kin::EOFError. A reader never allocates more than the bytes that actually arrived (a peer
 // that claims 1 GiB and sends 10 bytes costs ~10 bytes), and never more than the maximum.
-// EINTR and short reads/writes are handled; non-blocking fds are waited on with poll().
+// EINTR and short reads/writes are handled; non-blocking fds are waited on with poll(). A
+// timed read is bounded by one Deadline for the whole frame, not per read(). Writes never raise
+// SIGPIPE. Nothing here outlives a crash: the only state is the reader's buffer.
+//
+//   write_frame(fd, payload);
+//   auto f = read_frame(fd, Deadline::after(300ms), 256);   // nullopt: nothing came in time
 #pragma once
 
 #include <kin/codec.hpp>
+#include <kin/runtime/deadline.hpp>
+#include <kin/runtime/syscall.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 
@@ -21,21 +29,30 @@ inline constexpr std::size_t kFrameHeaderSize = 4;
 inline constexpr std::size_t kDefaultMaxFrame = std::size_t{1} << 30;  // 1 GiB
 inline constexpr std::size_t kAbsoluteMaxFrame = 0xffffffffu;           // what a u32 can say
 
-/// Writes one frame (header and payload, gathered in one writev where possible).
-/// Throws BrokenPipeError when the peer is gone, ValueError for a payload over `max_frame`.
-void write_frame(int fd, std::span<const std::byte> payload, std::size_t max_frame = kDefaultMaxFrame);
+/// Writes one frame (header and payload, gathered in one write where possible) through the
+/// SIGPIPE-safe writer (syscall.hpp). Throws BrokenPipeError when the peer is gone, ValueError
+/// for a payload over `max_frame`, TimeoutError when `deadline` passes first.
+void write_frame(int fd, std::span<const std::byte> payload, std::size_t max_frame,
+                 const Deadline& deadline);
+inline void write_frame(int fd, std::span<const std::byte> payload, std::size_t max_frame = kDefaultMaxFrame) {
+  write_frame(fd, payload, max_frame, Deadline::never());
+}
 
 /// Writes `frame`, whose first kFrameHeaderSize bytes are reserved for the header, which this
 /// fills in (encode into a buffer that starts with 4 spare bytes: one copy, one write).
-void write_prefixed_frame(int fd, Bytes& frame, std::size_t max_frame = kDefaultMaxFrame);
+void write_prefixed_frame(int fd, Bytes& frame, std::size_t max_frame = kDefaultMaxFrame,
+                          FdKind kind = FdKind::probe, const Deadline& deadline = Deadline::never());
 
-/// Reads one frame. EOFError at a boundary; ProtocolError for an oversized length or EOF inside.
+/// Reads one frame, and not one byte past it (the fd may be shared: what follows stays in the
+/// kernel). EOFError at a boundary; ProtocolError for an oversized length or EOF inside.
 [[nodiscard]] Bytes read_frame(int fd, std::size_t max_frame = kDefaultMaxFrame);
 
-/// As read_frame, but gives up with std::nullopt when no frame *starts* within `timeout`.
-/// Once the first byte of a frame has arrived, the rest is read to the end (a frame is never
-/// half-consumed), bounded by `timeout` again per wait; a peer that stalls mid-frame longer
-/// than that is a ProtocolError.
+/// As read_frame, bounded in total by `deadline`: std::nullopt when no byte of a frame has
+/// arrived by then; ProtocolError when the deadline passes in the middle of a frame (the
+/// stream can no longer be parsed), so a peer dribbling a byte at a time cannot stretch it.
+[[nodiscard]] std::optional<Bytes> read_frame(int fd, const Deadline& deadline,
+                                              std::size_t max_frame = kDefaultMaxFrame);
+/// read_frame(fd, Deadline::after(timeout), max_frame); a negative timeout waits forever.
 [[nodiscard]] std::optional<Bytes> read_frame(int fd, std::chrono::milliseconds timeout,
                                               std::size_t max_frame = kDefaultMaxFrame);
 
@@ -43,10 +60,18 @@ void write_prefixed_frame(int fd, Bytes& frame, std::size_t max_frame = kDefault
 std::size_t parse_frame_header(std::span<const std::byte, kFrameHeaderSize> header, std::size_t max_frame);
 void fill_frame_header(std::span<std::byte, kFrameHeaderSize> header, std::size_t length);
 
-/// Incremental reader for non-blocking fds (event loops): call `read_some` when the fd is
-/// readable, then take complete frames with `next()`.
+/// The one frame reader: a buffer of bytes read from a stream and the frames in it. Every
+/// frame kin reads goes through it — ConnectionCore (buffered: one read() may bring many small
+/// frames), read_frame (exact: never past the frame) and event loops (read_some, non-blocking)
+/// — and the fuzz target (tests/fuzz/frame_reader_fuzz.cpp) drives this same code through feed().
+/// It never holds more than the bytes that actually arrived plus one read's room, however
+/// large a length the peer announces.
 class FrameReader {
  public:
+  /// How far fill() may read: `buffered` reads ahead (a chunk or more), `exact` only the rest
+  /// of the current frame (for an fd shared with another reader).
+  enum class ReadAhead { buffered, exact };
+
   explicit FrameReader(std::size_t max_frame = kDefaultMaxFrame) noexcept : max_frame_(max_frame) {}
   /// Reads what is available without blocking. Returns false at EOF (then `at_boundary()`
   /// tells whether the stream ended cleanly); throws ProtocolError for an oversized length.
@@ -56,12 +81,42 @@ class FrameReader {
   /// The next complete frame's payload, if one is buffered.
   [[nodiscard]] std::optional<Bytes> next();
   /// True when no partial frame is buffered.
-  [[nodiscard]] bool at_boundary() const noexcept { return buffer_.size() == consumed_; }
+  [[nodiscard]] bool at_boundary() const noexcept { return end_ == begin_; }
+  /// Bytes buffered and not yet taken.
+  [[nodiscard]] std::size_t buffered() const noexcept { return end_ - begin_; }
+
+  /// The payload length of the complete frame at the front, if one is buffered (ProtocolError
+  /// for an oversized header).
+  [[nodiscard]] std::optional<std::size_t> complete_frame() const;
+  /// The front frame's payload (complete_frame() must have returned `len`), then drop() it.
+  [[nodiscard]] std::span<const std::byte> front_payload(std::size_t len) const noexcept {
+    return {data_.get() + begin_ + kFrameHeaderSize, len};
+  }
+  void drop(std::size_t len) noexcept;
+
+  /// Blocks until a complete frame is buffered; false when `deadline` passes first (a partial
+  /// frame stays buffered for the next call). EOFError when the peer closed at a frame
+  /// boundary, ProtocolError when it closed inside one. Waits with poll() on non-blocking fds.
+  bool fill_frame(int fd, const Deadline& deadline, ReadAhead mode);
+  /// One read toward the current frame (waiting up to `deadline`): false on timeout, else true
+  /// after at least one byte arrived. EOF as for fill_frame.
+  bool fill_once(int fd, const Deadline& deadline, ReadAhead mode);
+
+  /// Forgets everything buffered.
+  void clear() noexcept;
 
  private:
+  // Room for `want` more bytes at end_ (moves the unread bytes to the front or reallocates).
+  std::byte* room(std::size_t want);
+  [[nodiscard]] std::span<const std::byte, kFrameHeaderSize> header() const noexcept {
+    return std::span<const std::byte, kFrameHeaderSize>(data_.get() + begin_, kFrameHeaderSize);
+  }
+
   std::size_t max_frame_;
-  Bytes buffer_;
-  std::size_t consumed_ = 0;
+  // data_[begin_, end_) are the unread bytes; the storage is not zero-filled (a read() fills
+  // it), so a 64 KiB read-ahead costs no memset.
+  std::unique_ptr<std::byte[]> data_;
+  std::size_t capacity_ = 0, begin_ = 0, end_ = 0;
 };
 
 /// Encodes `x` as one frame and writes it.

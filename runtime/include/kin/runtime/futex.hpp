@@ -3,6 +3,8 @@
 // kernel keys the wait queue by the page, not by this process's address.
 #pragma once
 
+#include <kin/runtime/deadline.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -10,16 +12,10 @@
 
 namespace kin::detail {
 
-using Deadline = std::optional<std::chrono::steady_clock::time_point>;
-
-/// A deadline `d` from now; a negative `d` means "already due".
+/// A deadline `d` from now; a zero or negative `d` means "already due" (Deadline::after).
 template <class Rep, class Period>
 Deadline deadline_after(std::chrono::duration<Rep, Period> d) {
-  auto now = std::chrono::steady_clock::now();
-  if (d <= d.zero()) return now;
-  auto max_wait = std::chrono::hours(24 * 365 * 100);
-  if (d >= max_wait) return now + max_wait;
-  return now + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
+  return Deadline::after(d);
 }
 
 /// Sleeps while `*word == expected`, until woken or `deadline` (none = forever). Returns

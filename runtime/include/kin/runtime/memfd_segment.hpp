@@ -2,6 +2,12 @@
 // Queues, Values, Arrays and locks live in these: the segment has no name in /dev/shm, so it
 // cannot leak — the kernel frees it when the last fd and mapping go, crashes included. It
 // reaches a child by fork inheritance or as an fd (SCM_RIGHTS, see handover.hpp).
+//
+//   auto seg = MemfdSegment::create(4096, "kin-value");   // OSError when memory is short
+//
+// Every page is reserved at creation (reserve_shm below), so a write to the mapping never dies
+// of SIGBUS; a shortage is an OSError at the constructor. A crash frees the segment with the
+// process's last fd and mapping.
 #pragma once
 
 #include <kin/runtime/unique_fd.hpp>
@@ -10,6 +16,16 @@
 #include <span>
 
 namespace kin::detail {
+
+/// Sizes the shared-memory file `fd` (a memfd or a /dev/shm segment) from `old_size` to
+/// `new_size` bytes with every new page reserved (fallocate), so that touching the mapping
+/// never dies of SIGBUS: a full /dev/shm, tmpfs or memory cgroup is OSError(ENOSPC/ENOMEM)
+/// here instead. Past RLIMIT_FSIZE it is OSError(EFBIG) — SIGXFSZ is blocked in the calling
+/// thread for the call and the one it raised consumed, so it never ends the process. On
+/// failure the file keeps `old_size` bytes. `what` names the object in the error message.
+/// The one way kin creates or grows a segment: MemfdSegment, SharedMemory and the Queue's ring
+/// (shm_ring.cpp, at creation and growth) all call it.
+void reserve_shm(int fd, std::size_t old_size, std::size_t new_size, const char* what);
 
 class MemfdSegment {
  public:

@@ -1,5 +1,5 @@
-// RobustMutex: the owning word behind kin::Lock, RLock, Condition and the internal state
-// locks of Semaphore and Barrier. It is a pthread mutex placed in shared memory with
+// RobustMutex: the owning word behind kin::Lock, RLock, Condition, the Queue's ring and the
+// internal state lock of Barrier. It is a pthread mutex placed in shared memory with
 // PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST: glibc keeps it on the owning thread's robust
 // list, and when that thread or its process dies (SIGKILL included) the kernel marks the word
 // FUTEX_OWNER_DIED and wakes a waiter. The next locker gets EOWNERDEAD, the mutex is made

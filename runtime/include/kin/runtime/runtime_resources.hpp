@@ -15,5 +15,8 @@ void note_runtime_pid(pid_t pid);
 void forget_runtime_pid(pid_t pid);
 [[nodiscard]] std::vector<int> runtime_fds();
 [[nodiscard]] std::vector<pid_t> runtime_pids();
+/// In a fork child (called by the runtime's fork handler first): the lists' lock may have
+/// been copied while another thread held it; the parent's runtime pids are not ours.
+void runtime_resources_after_fork() noexcept;
 
 }  // namespace kin::detail

@@ -3,15 +3,26 @@
 // children get its fd by hand-over). Multi-producer, multi-consumer, usable from processes
 // and threads at once.
 //
-// Layout: one header page (a robust process-shared mutex, counters, futex words) mapped once,
-// and the ring mapped separately after it. A put copies its record in and then publishes it
-// with one store to `tail`; a get copies a record out and then consumes it with one store to
-// `head`. So a process SIGKILLed inside put or get leaves at worst an unpublished record
-// (ignored) or a consumed one (the message in the killed consumer's hands): the next locker
-// sees the robust mutex's owner-died report and recounts the items between head and tail.
-// A message larger than the ring grows it (ftruncate of the shared file; every holder remaps
-// its ring view the next time it takes the lock), so every put completes into shared memory
-// without waiting for a reader; otherwise the ring's capacity bounds the bytes in flight.
+//   auto ring = ShmRing::create(/*maxsize=*/0);
+//   ring->put(bytes, Deadline::after(1s));   // false: still full at the deadline
+//   auto rec = ring->get(Deadline::never());
+//
+// Layout: one header page (two robust process-shared mutexes, the producers' and the
+// consumers', each on its own cache line with its index; counters, futex words, the ring's
+// layout word) mapped once, and the ring, a region of the same file, mapped separately. A put
+// copies its record in and then publishes it with one store to `tail`; a get copies a record
+// out and then consumes it with one store to `head`. So a process SIGKILLed inside put or get
+// leaves at worst an unpublished record (ignored) or a consumed one (the message in the killed
+// consumer's hands): the next locker sees the robust mutex's owner-died report and recounts
+// the items between head and tail.
+// A message larger than the ring grows it: a new, larger region is reserved after the current
+// one, the live records are copied into it, and one store of the layout word publishes it
+// (every holder maps it at its next lock). A crash at any point before that store leaves the
+// old ring untouched; a failure (ENOMEM, ENOSPC, EFBIG under RLIMIT_FSIZE) is an OSError from
+// that put with nothing changed. So every put completes into shared memory without waiting
+// for a reader; otherwise the ring's capacity bounds the bytes in flight.
+// Every operation takes its lock within its caller's deadline, so a stopped (SIGSTOP) holder
+// delays a timed call only until its deadline; qsize/empty/full/closed read without a lock.
 // The segment has no name: the kernel frees it when the last holder goes, crash included.
 #pragma once
 
@@ -65,22 +76,47 @@ class ShmRing {
 
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
+  /// kin::wait's doorbell (added for actors/src/wait.cpp): the futex word a put bumps when
+  /// getters sleep, and the count of sleeping getters, which a waiter joins so the put rings.
+  struct Doorbell {
+    std::atomic<std::uint32_t>* word;
+    std::atomic<std::uint32_t>* sleepers;
+  };
+  [[nodiscard]] Doorbell doorbell() const noexcept;
+
  private:
   explicit ShmRing(unique_fd fd);
   class Locked;
   friend class Locked;
-  void remap_if_grown();
+  struct View {  // one side's mapping of the ring
+    std::byte* ring = nullptr;
+    std::size_t capacity = 0;
+    std::uint64_t offset = 0;  // where in the file that ring starts
+  };
+  void map_view(View& v);
+  void remap_if_grown(int sides);
   void grow(std::size_t needed);
+  void release_old_rings();
   void repair();
-  void copy_in(std::uint64_t pos, const void* src, std::size_t n);
-  void copy_out(std::uint64_t pos, void* dst, std::size_t n) const;
-  bool wait_for_record(Locked& l, Deadline deadline);
+  void wake_everyone();
+  static void copy_in(const View& v, std::uint64_t pos, const void* src, std::size_t n);
+  static void copy_out(const View& v, std::uint64_t pos, void* dst, std::size_t n);
+  void write_record(std::span<const std::byte> payload);
+  enum class Wait { ready, timeout, again };
+  Wait wait_for_record(Locked& l, Deadline deadline);
+  std::optional<Bytes> take_record(Locked& l);
+  void take_record_into(Locked& l, std::span<std::byte> out);
   void consume(std::uint32_t len);
 
   unique_fd fd_;
   ShmRingHeader* hdr_ = nullptr;
-  std::byte* ring_ = nullptr;
-  std::size_t mapped_ = 0;  // bytes of ring mapped in this process
+  View put_view_;  // used under the producers' lock
+  View get_view_;  // used under the consumers' lock
+  // Last values this process read of the other side's indices (under its own side's lock):
+  // stale values only understate the room or the records, so they are re-read only then.
+  std::uint64_t seen_head_ = 0;
+  std::uint64_t seen_get_n_ = 0;
+  std::uint64_t seen_tail_ = 0;
 };
 
 }  // namespace kin::detail

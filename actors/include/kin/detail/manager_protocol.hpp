@@ -1,0 +1,232 @@
+// The wire protocol between kin::Manager's proxies and its server (actors/src/manager_server.cpp),
+// and the client half that carries it (ManagerSession). Private: users hold the proxies.
+//
+// One request is one kin frame ([u32 length][payload], framing.hpp) whose payload is
+//     [u8 op][u32 object][fields...]
+// and one reply is one frame [u8 status][fields...]. Fields are written by kin's codec Writer:
+// numbers raw, a value as a blob (varint length + its own kin encoding), so the server stores
+// and compares values as bytes and never needs the client's C++ types. Everything the server
+// does is one of the ops below on one object — nothing from the wire is executed except
+// functions registered with KIN_MANAGER_FUNCTION — so each op is atomic.
+//
+// ManagerSession is the per-process client of one server: a pool of authenticated connections
+// (one per thread that is in a call at the same time), opened lazily, and dropped — never
+// used — in a fork child, which opens its own. A server that is gone (EOF, reset, refused) is
+// kin::ManagerLost.
+#pragma once
+
+#include <kin/codec.hpp>
+#include <kin/errors.hpp>
+#include <kin/runtime/framing.hpp>
+#include <kin/runtime/socket_util.hpp>
+#include <kin/runtime/unique_fd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace kin::detail::mgr {
+
+enum class Op : std::uint8_t {
+  create = 1,
+  shutdown,
+  ping,
+  // dict (also Namespace and Value, which are dicts on the server)
+  d_set = 10, d_get, d_get_opt, d_contains, d_erase, d_size, d_keys, d_values, d_items, d_update,
+  d_setdefault, d_pop, d_add, d_apply, d_clear,
+  // list
+  l_append = 30, l_extend, l_get, l_set, l_pop, l_size, l_all, l_clear, l_insert,
+  // queue
+  q_put = 50, q_get, q_size,
+  // Lock, RLock, Semaphore, BoundedSemaphore
+  s_acquire = 60, s_release, s_value,
+  // Event
+  e_set = 70, e_clear, e_is_set, e_wait,
+  // Barrier
+  b_wait = 80, b_abort, b_reset, b_state,
+};
+
+enum class Kind : std::uint8_t { dict = 1, list, queue, lock, rlock, semaphore, bounded_semaphore, event, barrier };
+
+enum class Status : std::uint8_t { ok = 0, key_error, index_error, value_error, protocol_error, broken_barrier, lost };
+
+/// The numeric type of an atomic add (d_add), so the server can do arithmetic on bytes.
+enum class Num : std::uint8_t { i8 = 1, i16, i32, i64, u8, u16, u32, u64, f32, f64 };
+
+template <class T>
+constexpr Num num_of() {
+  if constexpr (std::is_floating_point_v<T>) return sizeof(T) == 4 ? Num::f32 : Num::f64;
+  else if constexpr (std::is_signed_v<T>)
+    return sizeof(T) == 1 ? Num::i8 : sizeof(T) == 2 ? Num::i16 : sizeof(T) == 4 ? Num::i32 : Num::i64;
+  else
+    return sizeof(T) == 1 ? Num::u8 : sizeof(T) == 2 ? Num::u16 : sizeof(T) == 4 ? Num::u32 : Num::u64;
+}
+
+// ---- fields ---------------------------------------------------------------------------------
+
+inline void put_blob(Writer& w, std::span<const std::byte> b) {
+  w.varint(b.size());
+  w.raw(b.data(), b.size());
+}
+inline void put_blob(Writer& w, std::string_view b) {
+  w.varint(b.size());
+  w.raw(b.data(), b.size());
+}
+/// A value as a blob: its own encoding, length-prefixed, written in place (no temporary).
+template <class T>
+void put_value(Writer& w, const T& v) {
+  if constexpr (is_memcpy_able<T>) {
+    w.varint(sizeof(T));
+    w.raw(&v, sizeof(T));
+  } else {
+    Bytes b = encode(v);
+    put_blob(w, b);
+  }
+}
+inline std::string get_blob(Reader& r) {
+  const std::uint64_t n = r.varint();
+  if (n > r.remaining()) Reader::fail("blob of " + std::to_string(n) + " bytes exceeds the frame");
+  std::string s(n, '\0');
+  r.raw(s.data(), n);
+  return s;
+}
+/// A count of blobs that follow: never more than the bytes left (each blob takes one or more).
+inline std::size_t get_count(Reader& r) {
+  const std::uint64_t n = r.varint();
+  if (n > r.remaining()) Reader::fail("count of " + std::to_string(n) + " exceeds the frame");
+  return static_cast<std::size_t>(n);
+}
+template <class T>
+T get_num(Reader& r) {
+  T x{};
+  r.raw(&x, sizeof x);
+  return x;
+}
+template <class T>
+T blob_value(std::string_view blob) {
+  return decode<T>(std::span<const std::byte>(reinterpret_cast<const std::byte*>(blob.data()), blob.size()));
+}
+
+/// A request frame: 4 bytes for the frame header, then op and object.
+inline Bytes begin_request(Op op, std::uint32_t object) {
+  Bytes f;
+  f.reserve(64);
+  f.resize(kFrameHeaderSize);
+  Writer w{f};
+  w.raw(&op, 1);
+  w.raw(&object, sizeof object);
+  return f;
+}
+
+/// A timeout as the server takes it: microseconds, -1 for none.
+inline std::int64_t timeout_us(std::chrono::nanoseconds t) {
+  return t.count() < 0 ? 0 : std::chrono::duration_cast<std::chrono::microseconds>(t).count();
+}
+
+/// Identifies the calling thread of the calling process (RLock ownership).
+std::int64_t owner_token() noexcept;
+
+// ---- the client ---------------------------------------------------------------------------
+
+/// Where a server is and the key to it; what a proxy carries to other processes.
+struct Endpoint {
+  SocketAddress address;
+  std::string authkey;
+};
+
+class ManagerSession {
+ public:
+  ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message);
+  ManagerSession(const ManagerSession&) = delete;
+  ManagerSession& operator=(const ManagerSession&) = delete;
+  ~ManagerSession();
+
+  /// The process's session for this server (one per server per process, shared by proxies).
+  static std::shared_ptr<ManagerSession> get(const SocketAddress& address, const std::string& authkey,
+                                             std::uint64_t max_message);
+
+  /// Sends `frame` (from begin_request) and returns the reply's fields after an ok status;
+  /// other statuses become KeyError/IndexError/ValueError/ProtocolError, a gone server
+  /// ManagerLost.
+  Bytes call(Bytes& frame);
+
+  [[nodiscard]] const SocketAddress& address() const noexcept { return address_; }
+  [[nodiscard]] const std::string& authkey() const noexcept { return authkey_; }
+  /// The server's limit on a request (a larger one is refused here, before it is sent).
+  [[nodiscard]] std::uint64_t max_message() const noexcept { return max_message_; }
+  /// Closes this process's connections (the next call opens new ones).
+  void disconnect() noexcept;
+
+ private:
+  struct Conn;
+  std::unique_ptr<Conn> take();
+  void give_back(std::unique_ptr<Conn> c) noexcept;
+  [[noreturn]] void lost(const std::string& why) const;
+
+  SocketAddress address_;
+  std::string authkey_;
+  std::uint64_t max_message_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Conn>> idle_;
+};
+
+/// Reads the reply of a call: `Reader r = reader(reply)`.
+inline Reader reader(const Bytes& reply) { return Reader{std::span<const std::byte>(reply)}; }
+
+// ---- registered functions (KIN_MANAGER_FUNCTION) ----------------------------------------------
+
+/// A function the server may run on a dict value: (value bytes or null when missing, argument
+/// bytes) → new value bytes.
+using ErasedFunction = std::string (*)(const std::string* value, std::string_view arg);
+bool register_function(const char* name, ErasedFunction fn);
+ErasedFunction find_function(std::string_view name) noexcept;
+
+template <auto Fn, class V, class A>
+std::string erased_call(const std::string* value, std::string_view arg) {
+  V v = value != nullptr ? blob_value<V>(*value) : V{};
+  A a = blob_value<A>(arg);
+  Fn(v, a);
+  Bytes b = encode(v);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+template <class V, class A>
+struct function_traits_base {
+  using value_type = V;
+  using arg_type = A;
+};
+template <class F>
+struct manager_function_traits;
+template <class V, class A>
+struct manager_function_traits<void (*)(V&, const A&)> : function_traits_base<V, A> {};
+template <class V, class A>
+struct manager_function_traits<void (*)(V&, A)> : function_traits_base<V, A> {};
+
+/// The server's entry: listens at `address`, reports the bound address on `ready`, serves
+/// until a shutdown request (or its parent dies). Returns the exit code.
+struct ServerConfig {
+  SocketAddress address;
+  std::string authkey;
+  std::uint64_t max_frame = 0;
+};
+/// Serves in this process until shut down; calls `on_ready(bound address)` once listening.
+int serve(const ServerConfig& config, const std::function<void(const SocketAddress&)>& on_ready);
+
+}  // namespace kin::detail::mgr
+
+/// Registers `fn` — `void fn(V& value, const A& arg)` — under its name, so a dict proxy's
+/// `apply(#fn, key, arg)` runs it on the server, atomically, on the value at key (V{} when
+/// missing) and stores the result. At namespace scope, like KIN_ENTRY (so a spawned or forked
+/// manager server knows it too).
+#define KIN_MANAGER_FUNCTION(fn)                                                                   \
+  [[maybe_unused]] static const bool kin_manager_function_##fn = ::kin::detail::mgr::register_function( \
+      #fn, &::kin::detail::mgr::erased_call<                                                       \
+               &fn, std::decay_t<typename ::kin::detail::mgr::manager_function_traits<decltype(&fn)>::value_type>, \
+               std::decay_t<typename ::kin::detail::mgr::manager_function_traits<decltype(&fn)>::arg_type>>)

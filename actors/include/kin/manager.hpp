@@ -1,0 +1,160 @@
+// kin::Manager: a server process that keeps shared objects — dicts, lists, namespaces, queues,
+// locks, events, values — which other processes reach through proxies (Python's
+// multiprocessing.Manager / SyncManager, and BaseManager's remote serve/connect).
+//
+//   kin::Manager m;                                   // starts the server process
+//   auto d = m.dict<std::string, int>();
+//   auto l = m.list<int>();
+//   kin::Process p{worker, d, l};  p.start();         // proxies travel (any start method)
+//   d["hits"] += 1;                                   // atomic on the server, one round trip
+//   p.join();  auto snapshot = d.to_map();
+//   // ~Manager shuts the server down
+//
+// Remote: `kin::Manager::serve(kin::Address{"0.0.0.0", 50000}, "key")` serves in the calling
+// process until a client calls shutdown(); `auto m = kin::Manager::connect(address, "key")`
+// reaches it (TCP or a Unix socket path), and `m.dict<K, V>("scores")` gives every client the
+// same named object. Clients authenticate with an HMAC challenge on the authkey before any
+// payload is decoded; a wrong key is kin::AuthenticationError. A local Manager listens on a
+// private Unix socket with a random key.
+//
+// Every proxy call is one request on the server, which runs requests one at a time: each
+// operation is atomic, and so are the compound ones (setdefault, pop, update, add, apply).
+// Failure: when the server process dies, every proxy call — one already waiting included —
+// raises kin::ManagerLost, never hangs (a local server is a daemon child: it also dies with its
+// owner). A malformed or oversized request is refused with kin::ProtocolError and the server
+// goes on serving the others. A client that dies holding a LockProxy releases it. The objects
+// live as long as the server (they are not reference-counted as in Python). With
+// ManagerOptions::restart the owner restarts a dead server, and the loss of its state is
+// explicit: the old proxies raise ManagerLost, never silently see an empty dict.
+#pragma once
+
+#include <kin/address.hpp>
+#include <kin/barrier_proxy.hpp>
+#include <kin/dict_proxy.hpp>
+#include <kin/event_proxy.hpp>
+#include <kin/list_proxy.hpp>
+#include <kin/lock_proxy.hpp>
+#include <kin/namespace_proxy.hpp>
+#include <kin/queue_proxy.hpp>
+#include <kin/start_method.hpp>
+#include <kin/value_proxy.hpp>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace kin {
+
+struct ManagerOptions {
+  std::optional<StartMethod> start_method{};  // empty: kin::get_start_method()
+  /// Where the server listens: empty for a private Unix socket; a TCP address (port 0: any
+  /// free port, see Manager::address()) or a socket path to reach it from unrelated processes.
+  Address address{};
+  /// The key clients must prove they know; empty: a random one.
+  std::string authkey{};
+  /// The largest request or reply, in bytes; a larger request is refused (ProtocolError).
+  std::size_t max_message = std::size_t{64} << 20;
+  /// How long the server may take to start.
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(10);
+  /// Supervised: when the server dies, start a new one at the same address with the same key
+  /// (at most `max_restarts` times in a row without a clean minute between). Its state is gone:
+  /// the first call of every existing proxy raises kin::ManagerLost, and so does every later
+  /// call of a proxy made before the restart; proxies made after it work.
+  bool restart = false;
+  int max_restarts = 3;
+};
+
+class Manager {
+ public:
+  /// Starts a server process (Python's `Manager()`).
+  Manager();
+  explicit Manager(ManagerOptions options);
+  Manager(Manager&&) noexcept;
+  Manager& operator=(Manager&&) noexcept;
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+  /// Shuts down the server this Manager started (not one it connected to).
+  ~Manager();
+
+  /// A client of a server started elsewhere (Python's BaseManager.connect). AuthenticationError
+  /// for a wrong key, ManagerLost when nothing serves there.
+  [[nodiscard]] static Manager connect(const Address& address, const std::string& authkey);
+  /// Serves in the calling process until a client calls shutdown() (Python's serve_forever).
+  /// `on_ready` is called with the bound address once it listens.
+  static void serve(const Address& address, const std::string& authkey,
+                    const std::function<void(const Address&)>& on_ready = {},
+                    std::size_t max_message = std::size_t{64} << 20);
+
+  /// Stops the server (this Manager's own, or the one it is connected to) and, for its own,
+  /// waits for the process to end. Later proxy calls raise ManagerLost. Idempotent.
+  void shutdown();
+
+  /// Where the server listens, and its key: with both, Manager::connect reaches it.
+  [[nodiscard]] const Address& address() const;
+  [[nodiscard]] const std::string& authkey() const;
+  /// The server process's pid, for a Manager that started one.
+  [[nodiscard]] std::optional<pid_t> pid() const;
+
+  template <class K, class V>
+  [[nodiscard]] DictProxy<K, V> dict(const std::string& name = {}) {
+    return DictProxy<K, V>{session(), create(detail::mgr::Kind::dict, name)};
+  }
+  template <class T>
+  [[nodiscard]] ListProxy<T> list(const std::string& name = {}) {
+    return ListProxy<T>{session(), create(detail::mgr::Kind::list, name)};
+  }
+  [[nodiscard]] NamespaceProxy namespace_(const std::string& name = {}) {
+    return NamespaceProxy{session(), create(detail::mgr::Kind::dict, name)};
+  }
+  /// A queue of at most `maxsize` items (0: unbounded).
+  template <class T>
+  [[nodiscard]] QueueProxy<T> Queue(std::size_t maxsize = 0) {  // NOLINT(readability-identifier-naming): Python's name
+    return QueueProxy<T>{session(), create(detail::mgr::Kind::queue, {}, static_cast<std::int64_t>(maxsize))};
+  }
+  template <class T>
+  [[nodiscard]] QueueProxy<T> Queue(const std::string& name, std::size_t maxsize = 0) {  // NOLINT
+    return QueueProxy<T>{session(), create(detail::mgr::Kind::queue, name, static_cast<std::int64_t>(maxsize))};
+  }
+  [[nodiscard]] LockProxy Lock(const std::string& name = {}) {  // NOLINT
+    return LockProxy{session(), create(detail::mgr::Kind::lock, name)};
+  }
+  [[nodiscard]] RLockProxy RLock(const std::string& name = {}) {  // NOLINT
+    return RLockProxy{session(), create(detail::mgr::Kind::rlock, name)};
+  }
+  [[nodiscard]] SemaphoreProxy Semaphore(std::int64_t value = 1, const std::string& name = {}) {  // NOLINT
+    return SemaphoreProxy{session(), create(detail::mgr::Kind::semaphore, name, value)};
+  }
+  [[nodiscard]] BoundedSemaphoreProxy BoundedSemaphore(std::int64_t value = 1, const std::string& name = {}) {  // NOLINT
+    return BoundedSemaphoreProxy{session(), create(detail::mgr::Kind::bounded_semaphore, name, value)};
+  }
+  [[nodiscard]] EventProxy Event(const std::string& name = {}) {  // NOLINT
+    return EventProxy{session(), create(detail::mgr::Kind::event, name)};
+  }
+  /// A barrier for `parties` waiters (Python's m.Barrier(parties)).
+  [[nodiscard]] BarrierProxy Barrier(std::int64_t parties, const std::string& name = {}) {  // NOLINT
+    return BarrierProxy{session(), create(detail::mgr::Kind::barrier, name, parties)};
+  }
+  /// A value of any serializable T, starting at `init`.
+  template <class T>
+  [[nodiscard]] ValueProxy<T> Value(const T& init = T{}) {  // NOLINT
+    Bytes b = encode(init);
+    return ValueProxy<T>{session(), create(detail::mgr::Kind::dict, {}, 0, &b)};
+  }
+
+ private:
+  struct Impl;
+  Manager(std::unique_ptr<Impl> impl);
+  [[nodiscard]] std::shared_ptr<detail::mgr::ManagerSession> session() const;
+  std::uint32_t create(detail::mgr::Kind kind, const std::string& name, std::int64_t arg = 0,
+                       const Bytes* init = nullptr);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kin

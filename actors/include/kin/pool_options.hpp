@@ -1,0 +1,46 @@
+// kin::PoolOptions: the keyword arguments of Python's Pool(processes, initializer,
+// maxtasksperchild), shared by kin::Pool and kin::ThreadPool, plus kin's fault-handling knobs
+// for process pools.
+//
+//   kin::Pool pool{kin::PoolOptions{.processes = 4, .initializer = setup, .maxtasksperchild = 100,
+//                                   .task_timeout = std::chrono::seconds(5)}};
+//
+// processes = 0 means kin::cpu_count(). The initializer runs first in every worker; one that
+// throws is reported and breaks the pool (its tasks fail with that exception) instead of
+// Python's endless respawn. maxtasksperchild = 0 means a worker lives as long as the pool.
+// ThreadPool reads only the first three fields.
+//
+// What a crash does: nothing — a plain value.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+
+#include <kin/start_method.hpp>
+
+namespace kin {
+
+struct PoolOptions {
+  /// Number of workers; 0: kin::cpu_count().
+  std::size_t processes = 0;
+  /// Runs at the start of every worker (a function pointer or any callable).
+  std::function<void()> initializer{};
+  /// Tasks a worker runs before it is replaced; 0: unlimited.
+  std::size_t maxtasksperchild = 0;
+  /// Process pools: how workers start; unset means fork (the only method kin::Pool supports
+  /// today; another one is StartMethodError at construction).
+  std::optional<StartMethod> start_method{};
+  /// Process pools: how many times a task whose worker died is run again before it fails
+  /// with WorkerLost (0: never, like Python's futures).
+  std::size_t max_retries = 0;
+  /// Process pools: a task that has killed this many workers is failed without another try,
+  /// whatever max_retries says.
+  std::size_t max_worker_kills = 3;
+  /// Process pools: a task running longer than this has its worker killed (only that worker)
+  /// and fails with TimeoutError; the pool replaces the worker.
+  std::optional<std::chrono::milliseconds> task_timeout{};
+};
+
+}  // namespace kin

@@ -1,0 +1,445 @@
+// kin::Manager (starting, connecting to and stopping a server) and the client half of the
+// manager protocol, ManagerSession. The server is in manager_server.cpp.
+#include <kin/manager.hpp>
+
+#include <kin/connection.hpp>
+#include <kin/listener.hpp>
+#include <kin/pipe.hpp>
+#include <kin/process.hpp>
+#include <kin/runtime/listener_core.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace kin {
+namespace detail::mgr {
+
+// ---- registered functions ---------------------------------------------------------------
+
+namespace {
+std::map<std::string, ErasedFunction, std::less<>>& functions() {
+  static std::map<std::string, ErasedFunction, std::less<>> f;
+  return f;
+}
+}  // namespace
+
+bool register_function(const char* name, ErasedFunction fn) {
+  functions().insert_or_assign(name, fn);
+  return true;
+}
+
+ErasedFunction find_function(std::string_view name) noexcept {
+  auto& f = functions();
+  auto it = f.find(name);
+  return it == f.end() ? nullptr : it->second;
+}
+
+std::int64_t owner_token() noexcept {
+  return (static_cast<std::int64_t>(::getpid()) << 32) ^ static_cast<std::int64_t>(::syscall(SYS_gettid));
+}
+
+// ---- the client session -------------------------------------------------------------------
+
+struct ManagerSession::Conn {
+  unique_fd fd;
+  FrameReader reader;
+  pid_t pid;
+};
+
+namespace {
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, std::weak_ptr<ManagerSession>>& registry() {
+  static std::map<std::string, std::weak_ptr<ManagerSession>> r;
+  return r;
+}
+std::string where(const SocketAddress& a) {
+  if (!a.path.empty()) return a.path;
+  return std::string(a.host).append(":").append(std::to_string(a.port));
+}
+}  // namespace
+
+ManagerSession::ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message)
+    : address_(std::move(address)), authkey_(std::move(authkey)), max_message_(max_message) {}
+
+ManagerSession::~ManagerSession() = default;
+
+std::shared_ptr<ManagerSession> ManagerSession::get(const SocketAddress& address, const std::string& authkey,
+                                                    std::uint64_t max_message) {
+  std::string key = where(address);
+  key.append("\n").append(authkey);
+  std::lock_guard g{registry_mutex()};
+  auto& slot = registry()[key];
+  if (auto s = slot.lock()) return s;
+  auto s = std::make_shared<ManagerSession>(address, authkey, max_message);
+  slot = s;
+  return s;
+}
+
+void ManagerSession::lost(const std::string& why) const {
+  throw ManagerLost(std::string("kin::ManagerLost: the manager at ").append(where(address_)).append(" is gone (").append(why).append(")"));
+}
+
+std::unique_ptr<ManagerSession::Conn> ManagerSession::take() {
+  {
+    std::lock_guard g{mu_};
+    const pid_t me = ::getpid();
+    // A fork child inherits its parent's connections: it must never speak on them (the
+    // replies would go to whichever process reads first). Close its copies, open its own.
+    if (!idle_.empty() && idle_.front()->pid != me) idle_.clear();
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+  }
+  auto c = std::make_unique<Conn>();
+  c->pid = ::getpid();
+  try {
+    c->fd = client_connect(address_, authkey_, std::chrono::seconds(5));
+  } catch (const AuthenticationError&) {
+    throw;
+  } catch (const std::exception& e) {
+    lost(std::string("cannot connect: ").append(e.what()));
+  }
+  if (address_.path.empty()) {
+    int one = 1;  // a request is one small write: no Nagle delay on TCP
+    (void)::setsockopt(c->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  return c;
+}
+
+void ManagerSession::give_back(std::unique_ptr<Conn> c) noexcept {
+  std::lock_guard g{mu_};
+  if (c->pid != ::getpid()) return;
+  if (!idle_.empty() && idle_.front()->pid != c->pid) idle_.clear();
+  idle_.push_back(std::move(c));
+}
+
+void ManagerSession::disconnect() noexcept {
+  std::lock_guard g{mu_};
+  idle_.clear();
+}
+
+namespace {
+// Most replies come within a few µs, sooner than a sleeping thread can be woken on another
+// CPU (tens of µs on small VMs): look for the reply without sleeping for a short while first.
+void await_reply(int fd) {
+  using clock = std::chrono::steady_clock;
+  const auto until = clock::now() + std::chrono::microseconds(30);
+  pollfd p{fd, POLLIN, 0};
+  do {
+    if (::poll(&p, 1, 0) != 0) return;
+    ::sched_yield();  // with the server on this CPU, let it run
+  } while (clock::now() < until);
+}
+}  // namespace
+
+Bytes ManagerSession::call(Bytes& frame) {
+  const std::size_t len = frame.size() - kFrameHeaderSize;
+  if (len > max_message_)
+    throw ProtocolError(std::string("kin::Manager: a request of ").append(std::to_string(len))
+                            .append(" bytes is over the manager's limit of ").append(std::to_string(max_message_)));
+  auto c = take();
+  std::optional<Bytes> reply;
+  try {
+    write_prefixed_frame(c->fd.get(), frame, kAbsoluteMaxFrame, FdKind::socket);
+    await_reply(c->fd.get());
+    c->reader.fill_frame(c->fd.get(), Deadline::never(), FrameReader::ReadAhead::buffered);
+    reply = c->reader.next();
+  } catch (const std::exception& e) {
+    lost(e.what());  // EOF, reset, broken pipe: the server died (its connection goes with it)
+  }
+  give_back(std::move(c));
+  if (!reply || reply->empty()) lost("an empty reply");
+  const auto status = static_cast<Status>((*reply)[0]);
+  if (status == Status::ok) {
+    reply->erase(reply->begin());
+    return std::move(*reply);
+  }
+  std::string what = "kin::Manager: the server refused the request";
+  try {
+    Reader r{std::span<const std::byte>(*reply).subspan(1)};
+    what = get_blob(r);
+  } catch (const ProtocolError&) {
+  }
+  switch (status) {
+    case Status::key_error: throw KeyError(what);
+    case Status::index_error: throw IndexError(what);
+    case Status::value_error: throw ValueError(what);
+    case Status::protocol_error: throw ProtocolError(what);
+    case Status::broken_barrier: throw BrokenBarrierError(what);
+    case Status::lost: lost(what);
+    default: throw ProtocolError("kin::Manager: a reply with an unknown status");
+  }
+}
+
+// ---- the server process --------------------------------------------------------------------
+
+namespace {
+int server_entry(std::string host, std::uint16_t port, std::string path, std::string authkey,
+                 std::uint64_t max_frame, Connection<Address> ready) {
+  // A Ctrl-C meant for the program must not kill its manager (Python's SyncManager).
+  ::signal(SIGINT, SIG_IGN);
+  ServerConfig config{SocketAddress{std::move(host), port, std::move(path)}, std::move(authkey), max_frame};
+  return serve(config, [&](const SocketAddress& a) {
+    ready.send(a.path.empty() ? Address{a.host, a.port} : Address::unix_path(a.path));
+    ready.close();
+  });
+}
+
+std::string random_hex(std::size_t n) {
+  std::string bytes(n, '\0');
+  std::size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::getrandom(bytes.data() + got, n - got, 0);
+    if (r > 0) got += static_cast<std::size_t>(r);
+    else if (errno != EINTR) throw OSError(errno, "getrandom");
+  }
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (unsigned char ch : bytes) {
+    out.push_back(digits[ch >> 4]);
+    out.push_back(digits[ch & 15]);
+  }
+  return out;
+}
+}  // namespace
+}  // namespace detail::mgr
+
+struct Manager::Impl {
+  Address address;
+  std::string authkey;
+  std::uint64_t max_message = 0;
+  std::shared_ptr<detail::mgr::ManagerSession> session;
+  std::optional<Process> server;  // set when this Manager started the server
+  pid_t owner_pid = ::getpid();
+  std::string socket_path;  // a private socket to remove if the server could not
+  bool shut = false;
+  ManagerOptions options;
+
+  // Supervision (ManagerOptions::restart): a thread that waits for the server's pidfd or a
+  // stop byte on its pipe, and starts a new server when the old one died.
+  mutable std::mutex mu;  // guards server against the supervising thread
+  std::thread supervisor;
+  unique_fd stop_read, stop_write;
+
+  // Starts a server listening at `at`; returns the bound address (ManagerLost if it fails).
+  Address start_server(const Address& at) {
+    auto [mine, theirs] = Pipe<Address>();
+    server.emplace(ProcessOptions{.name = "Manager", .daemon = true, .start_method = options.start_method},
+                   &detail::mgr::server_entry, at.host, at.port, at.path, authkey,
+                   static_cast<std::uint64_t>(options.max_message), theirs);
+    server->start();
+    theirs.close();
+    std::optional<Address> bound;
+    try {
+      bound = mine.recv(options.start_timeout);
+    } catch (const Error&) {
+    }
+    if (!bound) {
+      server->kill();
+      server->join();
+      std::string why = "kin::ManagerLost: the manager process did not start (";
+      why.append(server->exit_status() ? server->exit_status()->str() : std::string("no answer")).append(")");
+      throw ManagerLost(why);
+    }
+    return *bound;
+  }
+
+  void supervise() {
+    int restarts = 0;
+    auto calm_since = std::chrono::steady_clock::now();
+    for (;;) {
+      pollfd fds[2] = {{stop_read.get(), POLLIN, 0}, {-1, POLLIN, 0}};
+      {
+        std::lock_guard g{mu};
+        fds[1].fd = server->sentinel();
+      }
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[0].revents != 0) return;  // shutdown
+      if (fds[1].revents == 0) continue;
+      std::lock_guard g{mu};
+      server->join();
+      if (std::chrono::steady_clock::now() - calm_since > std::chrono::minutes(1)) restarts = 0;
+      if (++restarts > options.max_restarts) {
+        std::fprintf(stderr, "kin::Manager: the server died %d times; not restarting it\n", restarts);
+        return;
+      }
+      std::fprintf(stderr, "kin::Manager: the server died (%s); restarting it, its state is lost\n",
+                   server->exit_status() ? server->exit_status()->str().c_str() : "?");
+      calm_since = std::chrono::steady_clock::now();
+      session->disconnect();
+      if (!address.path.empty()) ::unlink(address.path.c_str());
+      try {
+        (void)start_server(address);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "kin::Manager: restart failed: %s\n", e.what());
+        return;
+      }
+    }
+  }
+};
+
+Manager::Manager() : Manager(ManagerOptions{}) {}
+
+Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
+  auto& im = *impl_;
+  im.authkey = options.authkey.empty() ? detail::mgr::random_hex(32) : options.authkey;
+  im.max_message = options.max_message;
+  Address at = options.address;
+  if (at.path.empty() && at.host.empty()) {
+    static std::atomic<unsigned> counter{0};
+    at = Address::unix_path(std::string("/tmp/kin-manager-")
+                                .append(std::to_string(::getpid()))
+                                .append("-")
+                                .append(std::to_string(++counter))
+                                .append("-")
+                                .append(detail::mgr::random_hex(6))
+                                .append(".sock"));
+    im.socket_path = at.path;
+  }
+  im.options = options;
+  try {
+    im.address = im.start_server(at);
+  } catch (...) {
+    if (!im.socket_path.empty()) ::unlink(im.socket_path.c_str());
+    throw;
+  }
+  im.session = detail::mgr::ManagerSession::get(detail::to_socket_address(im.address), im.authkey, im.max_message);
+  if (options.restart) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw OSError(errno, "pipe2");
+    im.stop_read.reset(p[0]);
+    im.stop_write.reset(p[1]);
+    im.supervisor = std::thread([&im] { im.supervise(); });
+  }
+}
+
+Manager::Manager(Manager&&) noexcept = default;
+Manager& Manager::operator=(Manager&& other) noexcept {
+  if (this != &other) {
+    try {
+      if (impl_ && impl_->server) shutdown();
+    } catch (...) {
+    }
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+Manager::~Manager() {
+  if (!impl_ || !impl_->server) return;
+  try {
+    shutdown();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kin::Manager: shutdown: %s\n", e.what());
+  }
+}
+
+Manager Manager::connect(const Address& address, const std::string& authkey) {
+  auto im = std::make_unique<Impl>();
+  im->address = address;
+  im->authkey = authkey;
+  im->max_message = std::size_t{64} << 20;
+  im->session = detail::mgr::ManagerSession::get(detail::to_socket_address(address), authkey, im->max_message);
+  // Connect now, so a wrong key or a missing server is reported here (Python's connect()).
+  auto f = detail::mgr::begin_request(detail::mgr::Op::ping, 0);
+  (void)im->session->call(f);
+  return Manager{std::move(im)};
+}
+
+void Manager::serve(const Address& address, const std::string& authkey,
+                    const std::function<void(const Address&)>& on_ready, std::size_t max_message) {
+  if (authkey.empty()) throw ValueError("kin::Manager::serve: an authkey is required");
+  detail::mgr::ServerConfig config{detail::to_socket_address(address), authkey, max_message};
+  (void)detail::mgr::serve(config, [&](const detail::SocketAddress& a) {
+    if (on_ready) on_ready(a.path.empty() ? Address{a.host, a.port} : Address::unix_path(a.path));
+  });
+}
+
+void Manager::shutdown() {
+  if (!impl_ || impl_->shut) return;
+  auto& im = *impl_;
+  if (im.owner_pid != ::getpid()) return;  // a fork child's copy: the server is its parent's
+  im.shut = true;
+  if (im.supervisor.joinable()) {
+    const char stop = 1;
+    (void)!::write(im.stop_write.get(), &stop, 1);
+    im.supervisor.join();
+    im.stop_read.reset();
+    im.stop_write.reset();
+  }
+  try {
+    auto f = detail::mgr::begin_request(detail::mgr::Op::shutdown, 0);
+    (void)im.session->call(f);
+  } catch (const Error&) {
+    // already gone
+  }
+  im.session->disconnect();
+  if (im.server) {
+    if (!im.server->join(std::chrono::seconds(2))) {
+      im.server->kill();
+      im.server->join();
+    }
+  }
+  if (!im.socket_path.empty()) ::unlink(im.socket_path.c_str());
+}
+
+const Address& Manager::address() const {
+  if (!impl_) throw ValueError("kin::Manager: moved from");
+  return impl_->address;
+}
+const std::string& Manager::authkey() const {
+  if (!impl_) throw ValueError("kin::Manager: moved from");
+  return impl_->authkey;
+}
+std::optional<pid_t> Manager::pid() const {
+  if (!impl_ || !impl_->server) return std::nullopt;
+  std::lock_guard g{impl_->mu};
+  return impl_->server->pid();
+}
+
+std::shared_ptr<detail::mgr::ManagerSession> Manager::session() const {
+  if (!impl_) throw ValueError("kin::Manager: moved from");
+  return impl_->session;
+}
+
+std::uint32_t Manager::create(detail::mgr::Kind kind, const std::string& name, std::int64_t arg, const Bytes* init) {
+  auto f = detail::mgr::begin_request(detail::mgr::Op::create, 0);
+  detail::Writer w{f};
+  w.raw(&kind, 1);
+  detail::mgr::put_blob(w, name);
+  w.raw(&arg, sizeof arg);
+  if (init != nullptr) detail::mgr::put_blob(w, *init);
+  else detail::mgr::put_blob(w, std::string_view{});
+  w.apply(init != nullptr);
+  auto r = session()->call(f);
+  auto rd = detail::mgr::reader(r);
+  return detail::mgr::get_num<std::uint32_t>(rd);
+}
+
+}  // namespace kin

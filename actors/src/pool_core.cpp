@@ -1,0 +1,475 @@
+// The process pool engine: see kin/detail/pool_core.hpp.
+#include <kin/detail/pool_core.hpp>
+
+#include <cxxabi.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <linux/close_range.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <typeinfo>
+#include <utility>
+
+#include <kin/current_process.hpp>
+#include <kin/errors.hpp>
+#include <kin/exit_status.hpp>
+
+namespace kin::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum : std::uint8_t { kOk = 0, kError = 1, kInitFailed = 2 };
+
+// Frames: [u32 length of the rest][u64 a][u64 b][u64 c][payload]. Requests carry
+// (id, invoker, fn); replies carry (id, kind, 0).
+struct Header {
+  std::uint32_t len;
+  std::uint64_t a, b, c;
+} __attribute__((packed));
+
+bool write_all(int fd, const void* p, std::size_t n) {
+  auto* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = ::send(fd, c, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    c += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, void* p, std::size_t n) {
+  auto* c = static_cast<char*>(p);
+  while (n > 0) {
+    ssize_t r = ::read(fd, c, n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (r == 0) return false;
+    c += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+bool send_frame(int fd, std::uint64_t a, std::uint64_t b, std::uint64_t c, std::span<const std::byte> payload) {
+  Header h{static_cast<std::uint32_t>(24 + payload.size()), a, b, c};
+  if (payload.size() + sizeof h <= 4096) {
+    char buf[4096];
+    std::memcpy(buf, &h, sizeof h);
+    if (!payload.empty()) std::memcpy(buf + sizeof h, payload.data(), payload.size());
+    return write_all(fd, buf, sizeof h + payload.size());
+  }
+  return write_all(fd, &h, sizeof h) && write_all(fd, payload.data(), payload.size());
+}
+
+bool recv_frame(int fd, Header& h, Bytes& payload) {
+  if (!read_all(fd, &h, sizeof h)) return false;
+  if (h.len < 24) return false;
+  payload.resize(h.len - 24);
+  return payload.empty() || read_all(fd, payload.data(), payload.size());
+}
+
+std::string type_name_of(const std::type_info& t) {
+  int rc = 0;
+  char* d = abi::__cxa_demangle(t.name(), nullptr, nullptr, &rc);
+  std::string s = (rc == 0 && d != nullptr) ? d : t.name();
+  std::free(d);
+  return s;
+}
+
+std::pair<std::string, std::string> describe_current() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return {type_name_of(typeid(e)), e.what()};
+  } catch (...) {
+    const std::type_info* t = abi::__cxa_current_exception_type();
+    return {t != nullptr ? type_name_of(*t) : std::string("unknown"), std::string("(not a std::exception)")};
+  }
+}
+
+[[noreturn]] void worker_main(int fd, const PoolOptions& opt) {
+  Bytes in, out;
+  if (opt.initializer) {
+    try {
+      opt.initializer();
+    } catch (...) {
+      auto e = encode(describe_current());
+      send_frame(fd, 0, kInitFailed, 0, e);
+      ::_exit(1);
+    }
+  }
+  std::size_t done = 0;
+  Header h{};
+  while (recv_frame(fd, h, in)) {
+    out.clear();
+    std::uint8_t kind = kOk;
+    try {
+      reinterpret_cast<PoolInvoker>(h.b)(static_cast<std::uintptr_t>(h.c), in, out);
+    } catch (...) {
+      kind = kError;
+      out = encode(describe_current());
+    }
+    if (!send_frame(fd, h.a, kind, 0, out)) break;
+    if (opt.maxtasksperchild != 0 && ++done >= opt.maxtasksperchild) break;
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+struct PoolCore::Impl {
+  struct Worker {
+    pid_t pid = -1;
+    int fd = -1;
+    std::unique_ptr<PoolTask> task;
+    Clock::time_point deadline{};
+    bool timed_out = false;
+    bool cancelled = false;
+    std::size_t ran = 0;  // replies received; at maxtasksperchild the worker is retiring
+  };
+
+  PoolOptions opt;
+  std::size_t n = 0;
+  mutable std::mutex m;
+  std::condition_variable idle_cv;
+  std::deque<std::unique_ptr<PoolTask>> pending;
+  std::vector<Worker> workers;
+  std::exception_ptr broken;  // initializer failure
+  std::uint64_t next_id = 1;
+  bool closed = false, stopping = false, terminating = false, finished = false;
+  int wake_fd = -1;
+  std::thread thread;
+
+  using Completion = std::pair<std::unique_ptr<PoolTask>, PoolOutcome>;
+
+  void wake() {
+    std::uint64_t one = 1;
+    ssize_t r = ::write(wake_fd, &one, sizeof one);
+    (void)r;
+  }
+
+  // Called with m held; forks from whichever thread holds it.
+  void spawn(Worker& w) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw OSError(errno, "kin::Pool: socketpair");
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      int e = errno;
+      ::close(sv[0]);
+      ::close(sv[1]);
+      throw OSError(e, "kin::Pool: fork");
+    }
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);
+      // Only its own socket stays open: a copy of another pool's or a sibling's socket end
+      // held here would hide that worker's death (no EOF) from its parent.
+      const unsigned keep = static_cast<unsigned>(sv[1]);
+      if (keep > 3) ::close_range(3, keep - 1, 0);
+      ::close_range(keep + 1, ~0U, 0);
+      worker_main(sv[1], opt);
+    }
+    ::close(sv[1]);
+    w = Worker{};
+    w.pid = pid;
+    w.fd = sv[0];
+  }
+
+  void reap(Worker& w, ExitStatus& st) {
+    ::close(w.fd);
+    w.fd = -1;
+    int status = 0;
+    while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    st = ExitStatus::from_wait_status(status);
+  }
+
+  void fail_all_locked(std::vector<Completion>& out, const std::exception_ptr& why) {
+    for (auto& t : pending) out.emplace_back(std::move(t), PoolOutcome{false, {}, why});
+    pending.clear();
+  }
+
+  void dispatch_locked(std::vector<Completion>& out) {
+    for (auto& w : workers) {
+      if (w.fd < 0 || w.task) continue;
+      if (opt.maxtasksperchild != 0 && w.ran >= opt.maxtasksperchild) continue;  // exiting: wait for its EOF
+      while (!pending.empty()) {
+        auto t = std::move(pending.front());
+        pending.pop_front();
+        if (t->state && !t->started && !t->state->set_running()) continue;  // cancelled before it ran: skip
+        t->started = true;
+        if (!send_frame(w.fd, t->id, reinterpret_cast<std::uintptr_t>(t->invoker), t->fn, t->args)) {
+          pending.push_front(std::move(t));  // the worker is gone; its EOF is handled below
+          break;
+        }
+        if (opt.task_timeout) w.deadline = Clock::now() + *opt.task_timeout;
+        w.task = std::move(t);
+        break;
+      }
+      if (pending.empty()) break;
+    }
+    (void)out;
+  }
+
+  // The worker's socket is readable: a reply, or its death.
+  void service(Worker& w, std::vector<Completion>& out) {
+    Header h{};
+    Bytes payload;
+    if (recv_frame(w.fd, h, payload)) {
+      if (h.b == kInitFailed) {
+        auto [type, msg] = decode<std::pair<std::string, std::string>>(payload);
+        broken = std::make_exception_ptr(RemoteError(type, "pool initializer failed: " + msg, w.pid));
+        if (w.task) out.emplace_back(std::move(w.task), PoolOutcome{false, {}, broken});
+        fail_all_locked(out, broken);
+        return;  // its EOF follows; it is not replaced
+      }
+      if (!w.task || w.task->id != h.a) return;
+      PoolOutcome o;
+      if (h.b == kOk) {
+        o.ok = true;
+        o.value = std::move(payload);
+      } else {
+        auto [type, msg] = decode<std::pair<std::string, std::string>>(payload);
+        o.error = std::make_exception_ptr(RemoteError(type, msg, w.pid));
+      }
+      ++w.ran;
+      out.emplace_back(std::move(w.task), std::move(o));
+      return;
+    }
+    ExitStatus st;
+    pid_t pid = w.pid;
+    reap(w, st);
+    if (w.task) {
+      auto t = std::move(w.task);
+      ++t->kills;
+      if (w.cancelled) {
+        out.emplace_back(std::move(t), PoolOutcome{false, {}, std::make_exception_ptr(CancelledError())});
+      } else if (w.timed_out) {
+        out.emplace_back(std::move(t), PoolOutcome{false, {}, std::make_exception_ptr(TimeoutError(
+                                                                  "kin::Pool: the task passed its task_timeout; its worker was killed"))});
+      } else if (t->kills > opt.max_retries || t->kills >= opt.max_worker_kills) {
+        out.emplace_back(std::move(t), PoolOutcome{false, {}, std::make_exception_ptr(WorkerLost(pid, st))});
+      } else {
+        pending.push_front(std::move(t));
+      }
+    }
+    if (!broken && !terminating) spawn(w);
+  }
+
+  bool all_idle_locked() const {
+    if (!pending.empty()) return false;
+    for (auto& w : workers)
+      if (w.task) return false;
+    return true;
+  }
+
+  void run() {
+    std::vector<pollfd> fds;
+    std::vector<Completion> out;
+    std::unique_lock lk(m);
+    for (;;) {
+      if (terminating) break;
+      if (stopping && all_idle_locked()) break;
+      dispatch_locked(out);
+      if (closed && all_idle_locked()) idle_cv.notify_all();
+      if (!out.empty()) {
+        lk.unlock();
+        for (auto& [t, o] : out) t->done(std::move(o));
+        out.clear();
+        lk.lock();
+        continue;
+      }
+      fds.clear();
+      fds.push_back({wake_fd, POLLIN, 0});
+      int timeout = -1;
+      auto now = Clock::now();
+      for (auto& w : workers) {
+        fds.push_back({w.fd, POLLIN, 0});
+        if (w.task && opt.task_timeout && !w.timed_out) {
+          auto ms = std::chrono::ceil<std::chrono::milliseconds>(w.deadline - now).count();
+          int t = ms < 0 ? 0 : static_cast<int>(ms);
+          timeout = timeout < 0 ? t : std::min(timeout, t);
+        }
+      }
+      lk.unlock();
+      int r = ::poll(fds.data(), fds.size(), timeout);
+      lk.lock();
+      if (r < 0 && errno != EINTR) break;
+      if (fds[0].revents != 0) {
+        std::uint64_t v;
+        ssize_t rr = ::read(wake_fd, &v, sizeof v);
+        (void)rr;
+      }
+      now = Clock::now();
+      for (std::size_t i = 0; i < workers.size(); ++i) {
+        auto& w = workers[i];
+        if (w.fd < 0) continue;
+        if (fds[i + 1].fd == w.fd && fds[i + 1].revents != 0) {
+          service(w, out);
+        } else if (w.task && opt.task_timeout && !w.timed_out && now >= w.deadline) {
+          w.timed_out = true;
+          ::kill(w.pid, SIGKILL);
+        }
+      }
+      // Workers of a broken pool are not replaced; once all are gone nothing can run.
+      if (broken) fail_all_locked(out, broken);
+    }
+    // Stop: join closes the sockets (workers exit on EOF); terminate kills first.
+    for (auto& w : workers) {
+      if (w.fd < 0) continue;
+      if (terminating) ::kill(w.pid, SIGKILL);
+      ExitStatus st;
+      reap(w, st);
+      if (w.task) out.emplace_back(std::move(w.task), PoolOutcome{false, {}, std::make_exception_ptr(CancelledError("kin::Pool was terminated before the task finished"))});
+    }
+    fail_all_locked(out, std::make_exception_ptr(CancelledError("kin::Pool was terminated before the task ran")));
+    finished = true;
+    idle_cv.notify_all();
+    lk.unlock();
+    for (auto& [t, o] : out) t->done(std::move(o));
+  }
+};
+
+PoolCore::PoolCore(PoolOptions options) : impl_(std::make_unique<Impl>()) {
+  auto& d = *impl_;
+  if (options.start_method && *options.start_method != StartMethod::fork)
+    throw StartMethodError(std::string("kin::Pool: start method '")
+                               .append(to_string(*options.start_method))
+                               .append("' is not supported by kin::Pool yet; use kin::StartMethod::fork (or leave start_method unset)"));
+  d.opt = std::move(options);
+  d.n = d.opt.processes != 0 ? d.opt.processes : static_cast<std::size_t>(kin::cpu_count());
+  if (d.n == 0) d.n = 1;
+  d.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (d.wake_fd < 0) throw OSError(errno, "kin::Pool: eventfd");
+  d.workers.resize(d.n);
+  try {
+    std::lock_guard lk(d.m);
+    for (auto& w : d.workers) d.spawn(w);
+  } catch (...) {
+    for (auto& w : d.workers)
+      if (w.fd >= 0) {
+        ::kill(w.pid, SIGKILL);
+        ExitStatus st;
+        d.reap(w, st);
+      }
+    ::close(d.wake_fd);
+    throw;
+  }
+  d.thread = std::thread([&d] { d.run(); });
+}
+
+PoolCore::~PoolCore() {
+  terminate();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  ::close(impl_->wake_fd);
+}
+
+std::uint64_t PoolCore::submit(std::unique_ptr<PoolTask> task) {
+  auto& d = *impl_;
+  std::uint64_t id;
+  {
+    std::lock_guard lk(d.m);
+    if (d.closed || d.terminating) throw ValueError("kin::Pool: the pool is not running (closed or terminated)");
+    if (d.broken) std::rethrow_exception(d.broken);
+    id = task->id = d.next_id++;
+    d.pending.push_back(std::move(task));
+  }
+  d.wake();
+  return id;
+}
+
+void PoolCore::submit_all(std::vector<std::unique_ptr<PoolTask>>& tasks) {
+  auto& d = *impl_;
+  {
+    std::lock_guard lk(d.m);
+    if (d.closed || d.terminating) throw ValueError("kin::Pool: the pool is not running (closed or terminated)");
+    if (d.broken) std::rethrow_exception(d.broken);
+    for (auto& t : tasks) {
+      t->id = d.next_id++;
+      d.pending.push_back(std::move(t));
+    }
+  }
+  tasks.clear();
+  d.wake();
+}
+
+void PoolCore::close() {
+  std::lock_guard lk(impl_->m);
+  impl_->closed = true;
+}
+
+void PoolCore::join() {
+  auto& d = *impl_;
+  {
+    std::unique_lock lk(d.m);
+    if (!d.closed && !d.terminating) throw ValueError("kin::Pool: join() before close() or terminate()");
+    d.stopping = true;
+  }
+  d.wake();
+  if (d.thread.joinable()) d.thread.join();
+}
+
+void PoolCore::terminate() {
+  auto& d = *impl_;
+  {
+    std::lock_guard lk(d.m);
+    d.closed = true;
+    d.terminating = true;
+  }
+  d.wake();
+  if (d.thread.joinable()) d.thread.join();
+}
+
+bool PoolCore::kill_task(std::uint64_t id) {
+  std::lock_guard lk(impl_->m);
+  for (auto& w : impl_->workers)
+    if (w.task && w.task->id == id && w.fd >= 0) {
+      w.cancelled = true;
+      ::kill(w.pid, SIGKILL);
+      return true;
+    }
+  return false;
+}
+
+void PoolCore::cancel_pending() {
+  std::deque<std::unique_ptr<PoolTask>> dropped;
+  {
+    std::lock_guard lk(impl_->m);
+    dropped.swap(impl_->pending);
+  }
+  for (auto& t : dropped) t->done(PoolOutcome{false, {}, std::make_exception_ptr(CancelledError())});
+}
+
+std::size_t PoolCore::processes() const noexcept { return impl_->n; }
+
+std::vector<pid_t> PoolCore::worker_pids() const {
+  std::lock_guard lk(impl_->m);
+  std::vector<pid_t> v;
+  for (auto& w : impl_->workers)
+    if (w.fd >= 0) v.push_back(w.pid);
+  return v;
+}
+
+}  // namespace kin::detail

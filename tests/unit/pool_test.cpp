@@ -1,0 +1,275 @@
+// kin::Pool (multiprocessing.Pool): every call with its errors and timeouts, RemoteError,
+// callbacks that throw, worker death (SIGKILL, segfault, exit) mid-apply and mid-map with every
+// task either done or WorkerLost, retries and the poison-task limit, per-task timeout,
+// maxtasksperchild, initializer failure, terminate during a map, an endless imap.
+#include <kin/pool.hpp>
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct MyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+int square(int x) { return x * x; }
+int add(int a, int b) { return a + b; }
+std::string greet(std::string s) { return "hello " + s; }
+int thrower(int x) {
+  if (x == 3) throw MyError("three is bad");
+  return x;
+}
+int sleeper(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int self_kill(int x) {
+  if (x == 5) ::kill(::getpid(), SIGKILL);
+  return x;
+}
+int die_exit(int x) { std::_Exit(x); }
+int my_pid(int) { return static_cast<int>(::getpid()); }
+void bad_init() { throw MyError("no config"); }
+int segv(int x) {
+  ::raise(SIGSEGV);
+  return x;
+}
+void nothing() {}
+
+TEST(Pool, ApplyApplyAsyncAndCallbacks) {
+  kin::Pool pool{2};
+  EXPECT_EQ(pool.apply(square, 7), 49);
+  EXPECT_EQ(pool.apply(add, 2, 3), 5);
+  EXPECT_EQ(pool.apply(greet, std::string("kin")), "hello kin");
+  pool.apply(nothing);
+  std::atomic<int> got{0};
+  auto r = pool.apply_async(square, 9, kin::callbacks{[&](int& v) { got = v; }});
+  EXPECT_EQ(r.get(5s), 81);
+  EXPECT_EQ(got.load(), 81);
+  EXPECT_TRUE(r.ready());
+  EXPECT_TRUE(r.successful());
+  auto lam = pool.apply([](int x) { return x + 1; }, 1);
+  EXPECT_EQ(lam, 2);
+}
+
+TEST(Pool, RemoteErrorCarriesTypeAndMessage) {
+  kin::Pool pool{2};
+  std::atomic<bool> err_cb{false};
+  auto r = pool.apply_async(thrower, 3, kin::callbacks{.on_error = [&](const std::exception&) { err_cb = true; }});
+  try {
+    r.get(5s);
+    FAIL();
+  } catch (const kin::RemoteError& e) {
+    EXPECT_NE(e.type_name().find("MyError"), std::string::npos) << e.type_name();
+    EXPECT_EQ(e.message(), "three is bad");
+  }
+  EXPECT_TRUE(err_cb.load());
+  EXPECT_FALSE(r.successful());
+  EXPECT_THROW(pool.map(thrower, std::vector{1, 2, 3, 4}), kin::RemoteError);
+  EXPECT_EQ(pool.apply(square, 2), 4);  // still serving
+}
+
+TEST(Pool, ThrowingCallbackDoesNotBreakThePool) {
+  kin::Pool pool{1};
+  auto r = pool.apply_async(square, 2, kin::callbacks{[](int&) { throw MyError("cb"); }});
+  r.wait(5s);
+  EXPECT_TRUE(r.ready());
+  EXPECT_EQ(pool.apply(square, 3), 9);
+}
+
+TEST(Pool, GetTimeout) {
+  kin::Pool pool{1};
+  auto r = pool.apply_async(sleeper, 300);
+  EXPECT_THROW(r.get(20ms), kin::TimeoutError);
+  EXPECT_FALSE(r.wait(1ms));
+  EXPECT_THROW((void)r.successful(), kin::ValueError);
+  EXPECT_EQ(r.get(5s), 300);
+}
+
+TEST(Pool, MapStarmapChunks) {
+  kin::Pool pool{2};
+  std::vector<int> in(1000);
+  for (int i = 0; i < 1000; ++i) in[static_cast<std::size_t>(i)] = i;
+  auto out = pool.map(square, in);
+  ASSERT_EQ(out.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)], i * i);
+  EXPECT_EQ(pool.map(square, in, 1).size(), 1000u);
+  EXPECT_EQ(pool.map(square, in, 7)[999], 999 * 999);
+  EXPECT_TRUE(pool.map(square, std::vector<int>{}).empty());
+  auto s = pool.starmap(add, std::vector<std::tuple<int, int>>{{1, 2}, {3, 4}});
+  EXPECT_EQ(s, (std::vector<int>{3, 7}));
+  auto a = pool.map_async(square, std::views::iota(0, 10));
+  EXPECT_EQ(a.get(5s)[9], 81);
+  auto sa = pool.starmap_async(add, std::vector<std::tuple<int, int>>{{5, 5}});
+  EXPECT_EQ(sa.get(5s)[0], 10);
+}
+
+TEST(Pool, ImapOrderedUnorderedAndEndless) {
+  kin::Pool pool{2};
+  std::vector<int> got;
+  for (int v : pool.imap(square, std::vector{1, 2, 3, 4, 5})) got.push_back(v);
+  EXPECT_EQ(got, (std::vector<int>{1, 4, 9, 16, 25}));
+  std::multiset<int> un;
+  for (int v : pool.imap_unordered(square, std::views::iota(0, 50), 4)) un.insert(v);
+  EXPECT_EQ(un.size(), 50u);
+  EXPECT_EQ(*un.rbegin(), 49 * 49);
+  // An endless input: only a bounded window is ever pulled.
+  long pulled = 0;
+  auto counting = std::views::iota(0) | std::views::transform([&pulled](int x) {
+                    ++pulled;
+                    return x;
+                  });
+  int n = 0;
+  for (int v : pool.imap(square, counting, 8)) {
+    EXPECT_EQ(v, n * n);
+    if (++n == 2000) break;
+  }
+  EXPECT_LE(pulled, 2000 + 8 * 2 * 2 + 8);
+  auto it = pool.imap(sleeper, std::vector{300});
+  EXPECT_THROW(it.next(10ms), kin::TimeoutError);
+  EXPECT_EQ(it.next(5s), 300);
+  auto bad = pool.imap(thrower, std::vector{1, 2, 3});
+  EXPECT_EQ(bad.next(), 1);
+  EXPECT_EQ(bad.next(), 2);
+  EXPECT_THROW(bad.next(), kin::RemoteError);
+}
+
+TEST(Pool, CloseJoinTerminateAndUseAfterClose) {
+  {
+    kin::Pool pool{2};
+    auto r = pool.map_async(sleeper, std::vector{20, 20, 20});
+    EXPECT_THROW(pool.join(), kin::ValueError);
+    pool.close();
+    EXPECT_THROW(pool.apply(square, 1), kin::ValueError);
+    pool.join();
+    EXPECT_EQ(r.get(1s).size(), 3u);
+  }
+  {
+    kin::Pool pool{2};
+    // Tasks of 10 s, a bound of 5 s: a terminate that waited for them would be caught, and a
+    // loaded (or sanitized) machine has room.
+    auto r = pool.map_async(sleeper, std::vector{10000, 10000, 10000, 10000}, 1);
+    std::this_thread::sleep_for(20ms);
+    auto t0 = std::chrono::steady_clock::now();
+    pool.terminate();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    EXPECT_THROW(r.get(1s), kin::CancelledError);
+    pool.join();
+  }
+  {
+    kin::Pool pool{2};
+    auto r = pool.apply_async(sleeper, 5000);
+  }  // destructor terminates; the test listener checks no worker is left
+}
+
+TEST(Pool, WorkerKilledFailsOnlyItsTask) {
+  kin::Pool pool{2};
+  auto r = pool.apply_async(sleeper, 3000);
+  std::this_thread::sleep_for(50ms);
+  auto pids = pool.worker_pids();
+  auto busy_pid = pool.apply_async(my_pid, 0);  // runs on the idle worker
+  int idle = busy_pid.get(5s);
+  pid_t victim = pids[0] == idle ? pids[1] : pids[0];
+  ::kill(victim, SIGKILL);
+  try {
+    r.get(5s);
+    FAIL();
+  } catch (const kin::WorkerLost& e) {
+    EXPECT_EQ(e.pid(), victim);
+    EXPECT_EQ(e.status().signal(), SIGKILL);
+  }
+  EXPECT_EQ(pool.apply(square, 4), 16);
+  EXPECT_EQ(pool.worker_pids().size(), 2u);
+}
+
+TEST(Pool, SelfKillSegfaultAndExitMidMap) {
+  kin::Pool pool{2};
+  std::vector<int> in(20);
+  for (int i = 0; i < 20; ++i) in[static_cast<std::size_t>(i)] = i;
+  EXPECT_THROW(pool.map(self_kill, in, 1), kin::WorkerLost);
+  EXPECT_THROW(pool.apply(segv, 1), kin::WorkerLost);
+  try {
+    pool.apply(die_exit, 7);
+    FAIL();
+  } catch (const kin::WorkerLost& e) {
+    EXPECT_EQ(e.status().exitcode(), 7);
+  }
+  // Every other task of a stream completes exactly once.
+  std::vector<kin::AsyncResult<int>> rs;
+  for (int i = 0; i < 40; ++i) rs.push_back(pool.apply_async(self_kill, i % 10));
+  int ok = 0, lost = 0;
+  for (auto& r : rs) {
+    try {
+      r.get(5s);
+      ++ok;
+    } catch (const kin::WorkerLost&) {
+      ++lost;
+    }
+  }
+  EXPECT_EQ(lost, 4);
+  EXPECT_EQ(ok, 36);
+}
+
+TEST(Pool, RetriesAndPoisonTask) {
+  kin::Pool pool{kin::PoolOptions{.processes = 2, .max_retries = 10, .max_worker_kills = 3}};
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(pool.apply(self_kill, 5), kin::WorkerLost);  // killed 3 workers, then failed
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(pool.apply(self_kill, 4), 4);
+}
+
+TEST(Pool, PerTaskTimeoutKillsOnlyThatWorker) {
+  kin::Pool pool{kin::PoolOptions{.processes = 2, .task_timeout = 100ms}};
+  auto slow = pool.apply_async(sleeper, 3000);
+  auto fast = pool.apply_async(sleeper, 10);
+  EXPECT_THROW(slow.get(3s), kin::TimeoutError);
+  EXPECT_EQ(fast.get(3s), 10);
+  EXPECT_EQ(pool.apply(square, 3), 9);
+}
+
+TEST(Pool, MaxTasksPerChild) {
+  kin::Pool pool{kin::PoolOptions{.processes = 1, .maxtasksperchild = 2}};
+  std::set<int> pids;
+  for (int i = 0; i < 6; ++i) pids.insert(pool.apply(my_pid, 0));
+  EXPECT_EQ(pids.size(), 3u);
+}
+
+TEST(Pool, InitializerFailureBreaksThePool) {
+  kin::Pool pool{kin::PoolOptions{.processes = 2, .initializer = bad_init}};
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    pool.apply(square, 2);
+    FAIL();
+  } catch (const kin::RemoteError& e) {
+    EXPECT_NE(std::string(e.what()).find("no config"), std::string::npos);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_THROW(pool.apply(square, 2), kin::RemoteError);
+}
+
+TEST(Pool, StartMethodsOtherThanForkAreRefused) {
+  EXPECT_THROW(kin::Pool(kin::PoolOptions{.processes = 1, .start_method = kin::StartMethod::spawn}),
+               kin::StartMethodError);
+  EXPECT_THROW(kin::Pool(kin::PoolOptions{.processes = 1, .start_method = kin::StartMethod::forkserver}),
+               kin::StartMethodError);
+  kin::Pool ok{kin::PoolOptions{.processes = 1, .start_method = kin::StartMethod::fork}};
+  EXPECT_EQ(ok.apply(square, 5), 25);
+}
+
+}  // namespace
