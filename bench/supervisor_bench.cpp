@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -61,10 +62,16 @@ kin::SupervisorOptions quiet() {
   return kin::SupervisorOptions{.intensity = 1000000, .period = 1s, .log = [](const std::string&) {}};
 }
 
+// The running child's pid, waiting up to 10 s for it (between a kill and the restart there is
+// none). Never 0: kill(0, SIGKILL) would take the bench's whole process group with it.
 pid_t pid_of(kin::Supervisor& sup, const std::string& id) {
-  for (auto& c : sup.which_children())
-    if (c.id == id && c.state == kin::ChildState::running) return c.pid;
-  return 0;
+  for (int t = 0; t < 10000; ++t) {
+    for (auto& c : sup.which_children())
+      if (c.id == id && c.state == kin::ChildState::running && c.pid > 0) return c.pid;
+    ::usleep(1000);
+  }
+  std::fprintf(stderr, "supervisor_bench: child %s never ran\n", id.c_str());
+  std::exit(1);
 }
 
 void bench_restart(kin::ActorSystem& sys, long rounds) {
@@ -119,6 +126,10 @@ void bench_restart_program(kin::ActorSystem& sys, long rounds) {
         } else {
           ::usleep(1000);
         }
+      }
+      if (pid <= 0) {  // never kill(0, ...): that is the bench's own process group
+        std::fprintf(stderr, "supervisor_bench: the marker program never started\n");
+        std::exit(1);
       }
       ::usleep(20000);  // kin has no restart throttle: a short pause instead of the peers' 1.2 s
       const long long t0 = now_ns();

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
                [](caf::error& e) { std::printf("1 / 0: the service answered with an error: %s\n", caf::to_string(e).c_str()); });
   std::int32_t pid = 0;
   self->request(calc, std::chrono::seconds(5), pid_atom::value).receive([&](std::int32_t p) { pid = p; }, show_error);
+  if (pid <= 0) return 1;  // never kill(0, ...): that would signal our own process group
   std::printf("killing the calculator (pid %d) with SIGKILL\n", pid);
   ::kill(pid, SIGKILL);
   self->receive(

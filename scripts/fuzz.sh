@@ -26,9 +26,11 @@ if [[ ${#targets[@]} -eq 0 ]]; then
 fi
 
 # Instrument all of kin (not just the fuzz target's own file) for coverage and ASan+UBSan, so
-# the fuzzer sees the branches of runtime/src (framing, handover) too.
+# the fuzzer sees the branches of runtime/src (framing, handover) too; -g1 (line tables) is
+# all a report needs.
 scripts/configure.sh "$FUZZ_DIR" \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
   "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
   -DKIN_FUZZ=ON -DKIN_BUILD_TESTS=OFF -DKIN_BUILD_BENCH=OFF -DKIN_BUILD_EXAMPLES=OFF \
   -DKIN_BUILD_CLI=OFF

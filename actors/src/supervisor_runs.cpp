@@ -91,7 +91,7 @@ class ProgramRun final : public ChildRun {
   explicit ProgramRun(std::shared_ptr<ChildState> c) : c_(std::move(c)) {}
   ~ProgramRun() override {
     std::lock_guard lk(c_->mu);
-    if (!c_->status) {
+    if (!c_->status && c_->pid > 0) {  // never kill(0, ...): that is our own group
       ::kill(-c_->pid, SIGKILL);
       signal_child(*c_, SIGKILL);
     }
@@ -100,7 +100,7 @@ class ProgramRun final : public ChildRun {
   void signal(int sig) override {
     {
       std::lock_guard lk(c_->mu);
-      if (c_->status) return;
+      if (c_->status || c_->pid <= 0) return;
       ::kill(-c_->pid, sig);
     }
     signal_child(*c_, sig);

@@ -116,7 +116,9 @@ void signal_child(ChildState& c, int sig) {
     throw_errno("pidfd_send_signal");
   // A daemon child leads its own group, so its own children go with it. The child is not
   // reaped (we hold its mutex), so its pid, which leads the group, cannot have been reused.
-  if (c.own_group && (sig == SIGTERM || sig == SIGKILL)) ::kill(-c.pid, sig);
+  // pid > 0 always holds for a started child; the check keeps a bug elsewhere from turning this
+  // into kill(0, sig), which would signal the caller's own group.
+  if (c.own_group && c.pid > 0 && (sig == SIGTERM || sig == SIGKILL)) ::kill(-c.pid, sig);
 }
 
 void track_child(std::shared_ptr<ChildState> c) {

@@ -182,6 +182,7 @@ TEST(Pool, WorkerKilledFailsOnlyItsTask) {
   auto r = pool.apply_async(sleeper, 3000);
   std::this_thread::sleep_for(50ms);
   auto pids = pool.worker_pids();
+  ASSERT_EQ(pids.size(), 2u);
   auto busy_pid = pool.apply_async(my_pid, 0);  // runs on the idle worker
   int idle = busy_pid.get(5s);
   pid_t victim = pids[0] == idle ? pids[1] : pids[0];

@@ -323,6 +323,7 @@ TEST(ProcessActor, DeathIsSeenQuickly) {
   for (int i = 0; i < 5; ++i) {
     auto m = kin::spawn_process(sys, mortal);
     auto pid = pid_of(self, m);
+    ASSERT_GT(pid, 0);
     std::chrono::milliseconds took{};
     await_down(self, m, [&] { ::kill(pid, SIGKILL); }, &took);
     ms.push_back(static_cast<double>(took.count()));

@@ -231,6 +231,7 @@ TEST_F(SupervisorTest, PermanentIsRestartedAfterANormalExit) {
 TEST_F(SupervisorTest, OneForAllRestartsEveryChildInOrder) {
   kin::Supervisor sup{sys, opts(kin::one_for_all), {sleeper("a"), sleeper("b"), sleeper("c")}};
   auto a = info(sup, "a").pid, b = info(sup, "b").pid, c = info(sup, "c").pid;
+  ASSERT_TRUE(a > 0 && b > 0 && c > 0);
   ::kill(b, SIGKILL);
   ASSERT_TRUE(eventually([&] { return replaced(sup, "a", a) && replaced(sup, "b", b) && replaced(sup, "c", c); }));
   // stopped in reverse order (c, then a), restarted in order (a, b, c)
@@ -245,6 +246,7 @@ TEST_F(SupervisorTest, OneForAllRestartsEveryChildInOrder) {
 TEST_F(SupervisorTest, RestForOneRestartsTheChildAndThoseAfterIt) {
   kin::Supervisor sup{sys, opts(kin::rest_for_one), {sleeper("a"), sleeper("b"), sleeper("c")}};
   auto a = info(sup, "a").pid, b = info(sup, "b").pid, c = info(sup, "c").pid;
+  ASSERT_TRUE(a > 0 && b > 0 && c > 0);
   ::kill(b, SIGKILL);
   ASSERT_TRUE(eventually([&] { return replaced(sup, "b", b) && replaced(sup, "c", c); }));
   EXPECT_EQ(info(sup, "a").pid, a);
