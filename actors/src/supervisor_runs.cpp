@@ -68,6 +68,7 @@ class ProcessRun final : public ChildRun {
   }
   pid_t pid() const override { return pid_; }
   void signal(int sig) override {
+    if (pid_ <= 0) return;  // never kill(0, ...) or kill(-1, ...): our own group, everyone
     ::kill(-pid_, sig);  // the group: the child leads it (a daemon Process)
     ::kill(pid_, sig);   // and the child itself, should it have left the group
   }

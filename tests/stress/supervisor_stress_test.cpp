@@ -3,6 +3,8 @@
 // watches, timers or child state).
 #include <kin/supervisor.hpp>
 
+#include "sanitizer_limits.hpp"
+
 #include <caf/all.hpp>
 
 #include <gtest/gtest.h>
@@ -41,7 +43,8 @@ long rss_kb() {
 
 TEST(SupervisorStress, TenThousandRestartsKeepFdsAndMemoryFlat) {
   kin::ActorSystem sys;
-  constexpr int kRestarts = 10000;
+  // ASan runs the same loop several times slower: fewer rounds keep it inside its bound.
+  constexpr int kRestarts = kin::testing::asan ? 3000 : 10000;
   kin::Supervisor sup{sys, kin::SupervisorOptions{.intensity = kRestarts * 2, .period = 1h,
                                                   .log = [](const std::string&) {}}};
   caf::scoped_actor self{sys};
@@ -64,7 +67,9 @@ TEST(SupervisorStress, TenThousandRestartsKeepFdsAndMemoryFlat) {
   sup.unsubscribe(self);
   ASSERT_EQ(restarts, kRestarts) << "the soak did not finish in time";
   EXPECT_LE(fd_count(), fds_at_1k + 4);
-  EXPECT_LE(rss_kb(), rss_at_1k + 8 * 1024) << "RSS grew by more than 8 MiB over 9000 restarts";
+  if (!kin::testing::asan) {  // ASan's quarantine keeps freed memory resident by design
+    EXPECT_LE(rss_kb(), rss_at_1k + 8 * 1024) << "RSS grew by more than 8 MiB over the restarts after the first 1000";
+  }
   auto c = sup.which_children();
   ASSERT_EQ(c.size(), 1u);
   EXPECT_GE(c[0].restarts, kRestarts);

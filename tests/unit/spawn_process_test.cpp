@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sanitizer_limits.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -23,6 +25,10 @@ using quit_atom = caf::atom_constant<caf::atom("quit")>;
 using boom_atom = caf::atom_constant<caf::atom("boom")>;
 
 namespace {
+
+// The tests that name no start method use the default, fork; under ASan, the forkserver
+// (sanitizer_limits.hpp says why). Every function they start is a plain function, so both work.
+const bool default_method_chosen = (kin::set_start_method(kin::testing::threaded_fork_method()), true);
 
 struct Job {
   int id = 0;
@@ -151,6 +157,9 @@ std::int32_t pid_of(caf::scoped_actor& self, const caf::actor& a) {
 
 class SpawnProcess : public ::testing::TestWithParam<kin::StartMethod> {
  protected:
+  void SetUp() override {
+    if (kin::testing::asan && GetParam() == kin::StartMethod::fork) GTEST_SKIP() << kin::testing::asan_fork_reason;
+  }
   kin::ProcessOptions opts() const { return kin::ProcessOptions{.start_method = GetParam()}; }
 };
 
