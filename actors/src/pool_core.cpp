@@ -27,6 +27,10 @@
 #include <kin/current_process.hpp>
 #include <kin/errors.hpp>
 #include <kin/exit_status.hpp>
+#include <kin/process_info.hpp>
+#include <kin/runtime/reaper.hpp>
+
+#include "process_globals.hpp"
 
 namespace kin::detail {
 namespace {
@@ -116,6 +120,7 @@ std::pair<std::string, std::string> describe_current() {
     } catch (...) {
       auto e = encode(describe_current());
       send_frame(fd, 0, kInitFailed, 0, e);
+      detail::flush_std_streams();
       ::_exit(1);
     }
   }
@@ -133,7 +138,7 @@ std::pair<std::string, std::string> describe_current() {
     if (!send_frame(fd, h.a, kind, 0, out)) break;
     if (opt.maxtasksperchild != 0 && ++done >= opt.maxtasksperchild) break;
   }
-  ::_exit(0);
+  detail::leave_child(0);  // joins the worker's own non-daemon threads and flushes, as Python
 }
 
 }  // namespace
@@ -174,6 +179,10 @@ struct PoolCore::Impl {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw OSError(errno, "kin::Pool: socketpair");
     pid_t parent = ::getpid();
+    // Python's names and flags: a pool worker is a daemon child called ForkPoolWorker-N.
+    ProcessInfo self{"ForkPoolWorker-" + std::to_string(detail::next_process_number()), 0, true};
+    ProcessInfo parent_info{detail::process_globals().current.name, parent, false};
+    detail::flush_std_streams();  // or buffered output would be written twice
     pid_t pid = ::fork();
     if (pid < 0) {
       int e = errno;
@@ -189,6 +198,9 @@ struct PoolCore::Impl {
       const unsigned keep = static_cast<unsigned>(sv[1]);
       if (keep > 3) ::close_range(3, keep - 1, 0);
       ::close_range(keep + 1, ~0U, 0);
+      detail::forget_children_after_fork();
+      self.pid = ::getpid();
+      detail::become_child(std::move(self), std::move(parent_info), parent, StartMethod::fork);
       worker_main(sv[1], opt);
     }
     ::close(sv[1]);

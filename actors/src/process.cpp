@@ -113,6 +113,8 @@ int run_child_body(const std::string& name, const std::function<int()>& body) {
   return 1;
 }
 
+int next_process_number() { return ++g_counter; }
+
 void leave_child(int code) {
   try {
     join_non_daemon_threads();  // Python's threading._shutdown (kin/thread.hpp)
@@ -138,7 +140,7 @@ const char* to_string(StartMethod m) noexcept {
 }
 
 Process::Process(ProcessOptions options) : options_(std::move(options)) {
-  int n = ++g_counter;
+  const int n = detail::next_process_number();
   if (options_.name.empty()) options_.name = "Process-" + std::to_string(n);
 }
 

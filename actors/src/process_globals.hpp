@@ -1,4 +1,5 @@
-// Process-wide facts shared by process.cpp, current_process.cpp and init.cpp (private).
+// Process-wide facts and naming shared by the sources of actors/ (private): who this process
+// is, how its children are named and numbered, how a kin child ends.
 #pragma once
 
 #include <kin/process_info.hpp>
@@ -20,13 +21,13 @@ struct ProcessGlobals {
 
 ProcessGlobals& process_globals();
 
-/// Thrown by kin::exit in a kin child to unwind to the child's entry (not a std::exception,
-/// so `catch (const std::exception&)` in user code does not swallow it).
 /// A C++ type name as written in source (the ABI's demangler; the mangled name if it fails).
 std::string demangle(const char* mangled);
 /// The demangled type of the exception being handled ("unknown exception" outside a catch).
 std::string current_exception_type();
 
+/// Thrown by kin::exit in a kin child to unwind to the child's entry (not a std::exception,
+/// so `catch (const std::exception&)` in user code does not swallow it).
 struct ExitRequest {
   int code;
 };
@@ -34,6 +35,16 @@ struct ExitRequest {
 /// Terminates daemon children and joins the others (Python's _exit_function). Runs at normal
 /// exit of the program and when a kin child's target returns.
 void finish_children();
+
+/// The N of Python's default process names ("Process-N", "ForkPoolWorker-N"): one counter
+/// for every process this program starts.
+int next_process_number();
+
+/// The N of Python's default thread names ("Thread-N"), shared with kin::Thread.
+int next_thread_number();
+/// Gives the calling thread (not a kin::Thread) the name and daemon flag current_thread()
+/// reports, as Python's pools name their workers ("Thread-3 (worker)").
+void name_current_thread(std::string name);
 
 /// Flushes C stdio and the standard C++ streams.
 void flush_std_streams();

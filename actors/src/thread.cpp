@@ -203,6 +203,14 @@ void check_joinable(const StatePtr& st) {
 
 }  // namespace
 
+namespace detail {
+
+void name_current_thread(std::string name) { tls_current = make_running_state(std::move(name), true); }
+
+int next_thread_number() { return ++registry().counter; }
+
+}  // namespace detail
+
 // ---- ThreadHandle ----
 
 std::string ThreadHandle::name() const {

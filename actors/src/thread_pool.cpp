@@ -5,7 +5,11 @@
 
 #include <kin/current_process.hpp>
 
+#include "process_globals.hpp"
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -16,6 +20,10 @@ namespace {
 // A worker takes at most this many tasks per lock: enough to amortise the lock, few enough
 // that a burst is shared among the workers.
 constexpr std::size_t kMaxBatch = 64;
+// A worker batches only while its tasks are shorter than this: one that holds a batch of long
+// tasks serialises them while other threads sleep (four 250 ms tasks on one of eight threads).
+// A new thread has measured nothing yet and starts with one task.
+constexpr auto kShortTask = std::chrono::microseconds(20);
 }  // namespace
 
 WorkerSet::WorkerSet(Options options) : options_(std::move(options)) {
@@ -42,8 +50,19 @@ WorkerSet::~WorkerSet() {
   join();
 }
 
+std::string next_executor_name_prefix() {
+  static std::atomic<int> executors{0};
+  return "ThreadPoolExecutor-" + std::to_string(executors++);
+}
+
 void WorkerSet::start_thread_locked() {
-  threads_.emplace_back([this, init = static_cast<bool>(options_.initializer)] { worker_main(init); });
+  std::string name = options_.thread_name_prefix.empty()
+                         ? "Thread-" + std::to_string(next_thread_number()) + " (worker)"
+                         : options_.thread_name_prefix + "_" + std::to_string(started_);
+  threads_.emplace_back([this, init = static_cast<bool>(options_.initializer), name = std::move(name)]() mutable {
+    worker_main(init, std::move(name));
+  });
+  ++started_;
   ++live_;
 }
 
@@ -92,7 +111,11 @@ bool WorkerSet::push(TaskNode* first, TaskNode* last, std::size_t n, bool follow
   return true;
 }
 
-void WorkerSet::worker_main(bool run_initializer) noexcept {
+void WorkerSet::worker_main(bool run_initializer, std::string name) noexcept {
+  try {
+    name_current_thread(std::move(name));
+  } catch (...) {  // out of memory: current_thread() will call it Dummy-N
+  }
   if (run_initializer) {
     try {
       options_.initializer();
@@ -110,6 +133,7 @@ void WorkerSet::worker_main(bool run_initializer) noexcept {
     }
   }
   std::size_t done = 0;
+  bool short_tasks = false;
   TaskNode* batch[kMaxBatch];
   std::unique_lock lk{m_};
   for (;;) {
@@ -120,7 +144,8 @@ void WorkerSet::worker_main(bool run_initializer) noexcept {
       wake_pending_ = false;
     }
     if (head_ == nullptr || stop_.load(std::memory_order_relaxed)) break;
-    std::size_t want = std::clamp<std::size_t>(queued_ / (idle_ + 1), 1, kMaxBatch);
+    // A fair share among the threads that are not running tasks (asleep or just started).
+    std::size_t want = short_tasks ? std::clamp<std::size_t>(queued_ / (live_ - busy_), 1, kMaxBatch) : 1;
     if (options_.max_tasks_per_thread != 0) want = std::min(want, options_.max_tasks_per_thread - done);
     std::size_t n = 0;
     while (n < want && head_ != nullptr) {
@@ -129,15 +154,19 @@ void WorkerSet::worker_main(bool run_initializer) noexcept {
     }
     if (head_ == nullptr) tail_ = nullptr;
     queued_ -= n;
-      // Cascade: pass the rest of a burst on to one more sleeper.
+    // Cascade: pass the rest of a burst on to one more sleeper.
     if (head_ != nullptr && idle_ > 0 && !wake_pending_) {
       wake_pending_ = true;
       work_cv_.notify_one();
     }
+    ++busy_;
     lk.unlock();
+    const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < n; ++i) batch[i]->run(stop_);
+    short_tasks = std::chrono::steady_clock::now() - t0 < kShortTask * n;
     done += n;
     lk.lock();
+    --busy_;
     if (options_.max_tasks_per_thread != 0 && done >= options_.max_tasks_per_thread) {
       // maxtasksperchild: this thread retires; a fresh one takes its place.
       if (!stop_.load(std::memory_order_relaxed)) {

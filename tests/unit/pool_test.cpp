@@ -2,14 +2,18 @@
 // callbacks that throw, worker death (SIGKILL, segfault, exit) mid-apply and mid-map with every
 // task either done or WorkerLost, retries and the poison-task limit, per-task timeout,
 // maxtasksperchild, initializer failure, terminate during a map, an endless imap.
+#include <kin/current_process.hpp>
 #include <kin/pool.hpp>
+#include <kin/progress.hpp>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ranges>
 #include <set>
@@ -44,6 +48,15 @@ int self_kill(int x) {
 }
 int die_exit(int x) { std::_Exit(x); }
 int my_pid(int) { return static_cast<int>(::getpid()); }
+int print_in_worker(int x) {
+  std::printf("in worker %d;", x);  // no newline, no flush: the worker's exit must write it
+  return x;
+}
+std::string who_am_i(int) {
+  auto me = kin::current_process();
+  auto parent = kin::parent_process();
+  return me.name + (me.daemon ? " daemon " : " ") + (parent ? std::to_string(parent->pid) : "none");
+}
 void bad_init() { throw MyError("no config"); }
 int segv(int x) {
   ::raise(SIGSEGV);
@@ -274,3 +287,55 @@ TEST(Pool, StartMethodsOtherThanForkAreRefused) {
 }
 
 }  // namespace
+
+// multiprocessing.pool names its workers ForkPoolWorker-N, daemon processes whose
+// parent_process() is the pool's owner.
+TEST(Pool, WorkersAreDaemonsNamedForkPoolWorker) {
+  kin::Pool pool{1};
+  const std::string who = pool.apply(who_am_i, 0);
+  EXPECT_EQ(who.rfind("ForkPoolWorker-", 0), 0u) << who;
+  EXPECT_NE(who.find(" daemon "), std::string::npos) << who;
+  EXPECT_EQ(who.substr(who.rfind(' ') + 1), std::to_string(::getpid())) << who;
+}
+
+// Python flushes stdio before it forks a worker and when a worker exits
+// (util._flush_std_streams): what the parent buffered is written once, what a task printed is
+// not lost.
+TEST(Pool, BufferedOutputIsWrittenOnceAndTaskOutputIsKept) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  std::fflush(stdout);
+  const int saved = ::dup(1);
+  ASSERT_GE(saved, 0);
+  ASSERT_EQ(::dup2(p[1], 1), 1);
+  ::close(p[1]);
+  std::printf("before;");  // stays in this process's buffer: no newline, no flush
+  {
+    kin::Pool pool{1};
+    EXPECT_EQ(pool.apply(print_in_worker, 7), 7);
+    pool.close();
+    pool.join();
+  }
+  std::printf("after;");
+  std::fflush(stdout);
+  ::dup2(saved, 1);
+  ::close(saved);
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(p[0]);
+  EXPECT_EQ(out, "before;in worker 7;after;");
+}
+
+// The header's own example: tqdm over pool.imap (kin::progress needs a viewable range).
+static_assert(std::ranges::viewable_range<kin::PoolIMapIterator<int>>);
+TEST(Pool, ImapUnderProgress) {
+  kin::Pool pool{2};
+  std::vector<int> in{1, 2, 3, 4, 5};
+  const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(devnull, 0);
+  int sum = 0;
+  for (int r : kin::progress(pool.imap(square, in), kin::ProgressOptions{.total = in.size(), .fd = devnull})) sum += r;
+  ::close(devnull);
+  EXPECT_EQ(sum, 1 + 4 + 9 + 16 + 25);
+}

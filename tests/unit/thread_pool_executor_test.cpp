@@ -1,10 +1,12 @@
 // kin::ThreadPoolExecutor (concurrent.futures.ThreadPoolExecutor): submit, map with timeout,
 // shutdown(wait, cancel_futures), cancel, running(), callbacks, initializer failure.
+#include <kin/thread.hpp>
 #include <kin/thread_pool_executor.hpp>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -262,3 +264,33 @@ TEST(ThreadPoolExecutor, SubmitFromManyThreadsAndFromTasks) {
 }
 
 }  // namespace
+
+// Eight submits to ThreadPoolExecutor(8) run at once (seed 000's "启动8个并发的线程"): each
+// waits, bounded, until all eight are running.
+TEST(ThreadPoolExecutor, EightSubmitsRunOnEightThreadsAtOnce) {
+  kin::ThreadPoolExecutor ex{8};
+  auto arrived = std::make_shared<std::atomic<int>>(0);
+  std::vector<kin::Future<bool>> fs;
+  for (int i = 0; i < 8; ++i) {
+    fs.push_back(ex.submit([arrived] {
+      arrived->fetch_add(1);
+      const auto until = std::chrono::steady_clock::now() + 10s;
+      while (arrived->load() < 8) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(1ms);
+      }
+      return true;
+    }));
+  }
+  for (auto& f : fs) EXPECT_TRUE(f.result(20s));
+}
+
+// Lib/test/test_concurrent_futures: test_thread_names_assigned / test_thread_names_default.
+TEST(ThreadPoolExecutor, ThreadNamesDefaultAndPrefix) {
+  kin::ThreadPoolExecutor plain{1};
+  const std::string name = plain.submit([] { return kin::current_thread().name(); }).result(10s);
+  EXPECT_EQ(name.rfind("ThreadPoolExecutor-", 0), 0u) << name;
+  EXPECT_EQ(name.substr(name.size() - 2), "_0") << name;
+  kin::ThreadPoolExecutor named{kin::ThreadPoolExecutorOptions{.max_workers = 1, .thread_name_prefix = "SpecialPool"}};
+  EXPECT_EQ(named.submit([] { return kin::current_thread().name(); }).result(10s), "SpecialPool_0");
+}

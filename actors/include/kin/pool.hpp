@@ -142,6 +142,8 @@ class PoolIMapIterator : public detail::PullRange<PoolIMapIterator<R>, R> {
                    std::size_t window)
       : pull_(std::move(pull)), inbox_(std::move(inbox)), ordered_(ordered), window_(window) {}
   PoolIMapIterator(PoolIMapIterator&&) noexcept = default;
+  // Movable, so that it is a viewable range (kin::progress, std::views) like ThreadPool's.
+  PoolIMapIterator& operator=(PoolIMapIterator&&) noexcept = default;
 
   /// The next result, std::nullopt at the end; rethrows a task's exception.
   std::optional<R> next() { return next_until(detail::Deadline{std::nullopt}); }

@@ -46,6 +46,7 @@
 #include <mutex>
 #include <optional>
 #include <ranges>
+#include <string>
 #include <thread>
 #include <tuple>
 #include <type_traits>
@@ -75,8 +76,12 @@ struct JobFeeder {
 };
 
 /// The threads and the queue behind ThreadPool and ThreadPoolExecutor: one mutex-guarded
-/// intrusive FIFO; workers take tasks in batches and wake each other in a cascade, so a
-/// producer pays one lock per task and rarely a wake-up.
+/// intrusive FIFO; workers take short tasks in batches and wake each other in a cascade, so a
+/// producer pays one lock per task and rarely a wake-up, while long tasks spread over the
+/// threads one at a time.
+/// "ThreadPoolExecutor-K", K counting the executors of this process (Python's default prefix).
+std::string next_executor_name_prefix();
+
 class WorkerSet {
  public:
   struct Options {
@@ -85,6 +90,9 @@ class WorkerSet {
     std::size_t max_tasks_per_thread = 0;  // 0 = unlimited; else a thread is replaced after that many
     bool lazy = false;                     // start threads on demand (ThreadPoolExecutor)
     const char* name = "ThreadPool";
+    /// Threads are named prefix_0, prefix_1, ... (ThreadPoolExecutor's names); empty: "Thread-N
+    /// (worker)", as Python's ThreadPool names them.
+    std::string thread_name_prefix{};
   };
   explicit WorkerSet(Options options);
   WorkerSet(const WorkerSet&) = delete;
@@ -123,7 +131,7 @@ class WorkerSet {
  private:
   bool push(TaskNode* first, TaskNode* last, std::size_t n, bool followup);
   void start_thread_locked();
-  void worker_main(bool run_initializer) noexcept;
+  void worker_main(bool run_initializer, std::string name) noexcept;
   void fail_queue_locked(std::unique_lock<std::mutex>& lk, const std::exception_ptr& why);
 
   Options options_;
@@ -135,6 +143,8 @@ class WorkerSet {
   std::size_t queued_ = 0;
   std::size_t idle_ = 0;
   std::size_t live_ = 0;
+  std::size_t busy_ = 0;     // threads running a batch
+  std::size_t started_ = 0;  // threads ever started (their names' index)
   bool wake_pending_ = false;
   bool closing_ = false;
   std::atomic<bool> stop_{false};

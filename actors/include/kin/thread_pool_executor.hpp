@@ -45,6 +45,8 @@ namespace kin {
 struct ThreadPoolExecutorOptions {
   /// 0: min(32, cpu_count() + 4), as Python.
   std::size_t max_workers = 0;
+  /// Threads are named prefix_0, prefix_1, ...; empty: "ThreadPoolExecutor-K".
+  std::string thread_name_prefix{};
   /// Runs first in every worker thread; if it throws, the executor is broken.
   std::function<void()> initializer{};
 };
@@ -104,7 +106,9 @@ class ThreadPoolExecutor {
             .initializer = std::move(options.initializer),
             .max_tasks_per_thread = 0,
             .lazy = true,
-            .name = "ThreadPoolExecutor"})) {}
+            .name = "ThreadPoolExecutor",
+            .thread_name_prefix = options.thread_name_prefix.empty() ? detail::next_executor_name_prefix()
+                                                                     : std::move(options.thread_name_prefix)})) {}
   ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
   ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
   /// shutdown(wait = true), like leaving Python's `with` block.
