@@ -2,6 +2,7 @@
 #include <kin/detail/pool_core.hpp>
 
 #include <cxxabi.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -19,15 +20,21 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <typeinfo>
+#include <unordered_map>
 #include <utility>
 
 #include <kin/current_process.hpp>
 #include <kin/errors.hpp>
 #include <kin/exit_status.hpp>
+#include <kin/pipe.hpp>
+#include <kin/process.hpp>
 #include <kin/process_info.hpp>
+#include <kin/runtime/code_address.hpp>
 #include <kin/runtime/reaper.hpp>
 
 #include "process_globals.hpp"
@@ -112,8 +119,15 @@ std::pair<std::string, std::string> describe_current() {
   }
 }
 
-[[noreturn]] void worker_main(int fd, const PoolOptions& opt) {
+// Spawn and forkserver workers run another image of the program, where the parent's addresses
+// mean nothing: there a request carries code ids, each defined once per worker by a frame with
+// task id 0 whose payload is the function's CodeRef (object, offset). Fork workers get the
+// addresses themselves.
+using CodeTuple = std::tuple<std::string, std::uint64_t>;
+
+[[noreturn]] void worker_main(int fd, const PoolOptions& opt, bool portable) {
   Bytes in, out;
+  std::vector<std::uintptr_t> codes;  // portable: code id -> address here (0: not found)
   if (opt.initializer) {
     try {
       opt.initializer();
@@ -127,10 +141,28 @@ std::pair<std::string, std::string> describe_current() {
   std::size_t done = 0;
   Header h{};
   while (recv_frame(fd, h, in)) {
+    if (portable && h.a == 0) {  // a code definition, in id order
+      if (h.b != codes.size()) break;
+      std::uintptr_t addr = 0;
+      try {
+        auto [object, offset] = decode<CodeTuple>(in);
+        addr = reinterpret_cast<std::uintptr_t>(resolve_code_ref(CodeRef{std::move(object), offset}));
+      } catch (...) {  // reported by the task that needs it
+      }
+      codes.push_back(addr);
+      continue;
+    }
     out.clear();
     std::uint8_t kind = kOk;
     try {
-      reinterpret_cast<PoolInvoker>(h.b)(static_cast<std::uintptr_t>(h.c), in, out);
+      std::uintptr_t invoker = h.b, fn = h.c;
+      if (portable) {
+        invoker = h.b < codes.size() ? codes[h.b] : 0;
+        fn = h.c < codes.size() ? codes[h.c] : 0;
+        if (invoker == 0 || fn == 0)
+          throw StartMethodError("kin::Pool: a task's function is not in this worker's image of the program");
+      }
+      reinterpret_cast<PoolInvoker>(invoker)(fn, in, out);
     } catch (...) {
       kind = kError;
       out = encode(describe_current());
@@ -141,12 +173,24 @@ std::pair<std::string, std::string> describe_current() {
   detail::leave_child(0);  // joins the worker's own non-daemon threads and flushes, as Python
 }
 
+// The target of a spawn or forkserver worker (a kin::Process): its socket arrives as a
+// Connection, its initializer as a CodeRef.
+void pool_worker_entry(Connection<int> conn, std::string init_object, std::uint64_t init_offset, bool has_init,
+                       std::uint64_t maxtasksperchild) {
+  PoolOptions opt;
+  opt.maxtasksperchild = static_cast<std::size_t>(maxtasksperchild);
+  if (has_init) opt.initializer = reinterpret_cast<void (*)()>(resolve_code_ref(CodeRef{std::move(init_object), init_offset}));
+  worker_main(conn.fileno(), opt, true);
+}
+
 }  // namespace
 
 struct PoolCore::Impl {
   struct Worker {
     pid_t pid = -1;
     int fd = -1;
+    std::optional<Process> proc;  // spawn/forkserver workers (fork workers are raw children)
+    std::size_t codes_known = 0;  // portable: code ids this worker has been told
     std::unique_ptr<PoolTask> task;
     Clock::time_point deadline{};
     bool timed_out = false;
@@ -156,6 +200,10 @@ struct PoolCore::Impl {
 
   PoolOptions opt;
   std::size_t n = 0;
+  bool portable = false;               // spawn/forkserver workers
+  std::optional<CodeRef> init_ref;     // portable: where the initializer is
+  std::vector<CodeRef> codes;          // portable: every function sent so far, by id
+  std::unordered_map<std::uintptr_t, std::uint64_t> code_ids;
   mutable std::mutex m;
   std::condition_variable idle_cv;
   std::deque<std::unique_ptr<PoolTask>> pending;
@@ -174,8 +222,12 @@ struct PoolCore::Impl {
     (void)r;
   }
 
-  // Called with m held; forks from whichever thread holds it.
+  // Called with m held, from whichever thread holds it.
   void spawn(Worker& w) {
+    if (portable) {
+      start_process_worker(w);
+      return;
+    }
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw OSError(errno, "kin::Pool: socketpair");
     pid_t parent = ::getpid();
@@ -201,7 +253,7 @@ struct PoolCore::Impl {
       detail::forget_children_after_fork();
       self.pid = ::getpid();
       detail::become_child(std::move(self), std::move(parent_info), parent, StartMethod::fork);
-      worker_main(sv[1], opt);
+      worker_main(sv[1], opt, false);
     }
     ::close(sv[1]);
     w = Worker{};
@@ -209,13 +261,71 @@ struct PoolCore::Impl {
     w.fd = sv[0];
   }
 
+  void start_process_worker(Worker& w) {
+    auto [mine, theirs] = Pipe<int>();
+    Process p{ProcessOptions{.daemon = true, .start_method = opt.start_method}, &pool_worker_entry, std::move(theirs),
+              init_ref ? init_ref->object : std::string(), init_ref ? init_ref->offset : 0, init_ref.has_value(),
+              static_cast<std::uint64_t>(opt.maxtasksperchild)};
+    // Python's names: SpawnPoolWorker-N, ForkServerPoolWorker-N (N of the default "Process-N").
+    const std::string kind = *opt.start_method == StartMethod::spawn ? "SpawnPoolWorker-" : "ForkServerPoolWorker-";
+    p.set_name(kind + p.name().substr(p.name().find('-') + 1));
+    const int fd = ::fcntl(mine.fileno(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw OSError(errno, "kin::Pool: dup");
+    try {
+      p.start();
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    w = Worker{};
+    w.pid = p.pid();
+    w.fd = fd;
+    w.proc.emplace(std::move(p));
+  }
+
+  // Never by pid alone for a process worker: the runtime may have reaped it already.
+  void kill_worker(Worker& w) {
+    if (w.proc) {
+      w.proc->kill();
+    } else if (w.pid > 0) {
+      ::kill(w.pid, SIGKILL);
+    }
+  }
+
   void reap(Worker& w, ExitStatus& st) {
     ::close(w.fd);
     w.fd = -1;
+    if (w.proc) {
+      w.proc->join();
+      st = w.proc->exit_status().value_or(ExitStatus{});
+      w.proc.reset();
+      return;
+    }
     int status = 0;
     while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
     }
     st = ExitStatus::from_wait_status(status);
+  }
+
+  // Portable mode: the id of the function at `addr`, defined for worker `w` first if new to it.
+  bool send_code(Worker& w, std::uintptr_t addr, std::uint64_t& id) {
+    auto it = code_ids.find(addr);
+    if (it == code_ids.end()) {
+      codes.push_back(code_ref_of(reinterpret_cast<const void*>(addr)));  // StartMethodError if nowhere
+      it = code_ids.emplace(addr, codes.size() - 1).first;
+    }
+    id = it->second;
+    for (; w.codes_known < codes.size(); ++w.codes_known) {
+      const auto& c = codes[w.codes_known];
+      if (!send_frame(w.fd, 0, w.codes_known, 0, encode(CodeTuple{c.object, c.offset}))) return false;
+    }
+    return true;
+  }
+
+  bool send_task(Worker& w, PoolTask& t) {
+    std::uint64_t invoker = reinterpret_cast<std::uintptr_t>(t.invoker), fn = t.fn;
+    if (portable && !(send_code(w, invoker, invoker) && send_code(w, t.fn, fn))) return false;
+    return send_frame(w.fd, t.id, invoker, fn, t.args);
   }
 
   void fail_all_locked(std::vector<Completion>& out, const std::exception_ptr& why) {
@@ -232,7 +342,14 @@ struct PoolCore::Impl {
         pending.pop_front();
         if (t->state && !t->started && !t->state->set_running()) continue;  // cancelled before it ran: skip
         t->started = true;
-        if (!send_frame(w.fd, t->id, reinterpret_cast<std::uintptr_t>(t->invoker), t->fn, t->args)) {
+        bool sent = false;
+        try {
+          sent = send_task(w, *t);
+        } catch (...) {  // a function in no loaded object (portable mode): only this task fails
+          out.emplace_back(std::move(t), PoolOutcome{false, {}, std::current_exception()});
+          continue;
+        }
+        if (!sent) {
           pending.push_front(std::move(t));  // the worker is gone; its EOF is handled below
           break;
         }
@@ -242,7 +359,6 @@ struct PoolCore::Impl {
       }
       if (pending.empty()) break;
     }
-    (void)out;
   }
 
   // The worker's socket is readable: a reply, or its death.
@@ -342,7 +458,7 @@ struct PoolCore::Impl {
           service(w, out);
         } else if (w.task && opt.task_timeout && !w.timed_out && now >= w.deadline) {
           w.timed_out = true;
-          ::kill(w.pid, SIGKILL);
+          kill_worker(w);
         }
       }
       // Workers of a broken pool are not replaced; once all are gone nothing can run.
@@ -351,7 +467,7 @@ struct PoolCore::Impl {
     // Stop: join closes the sockets (workers exit on EOF); terminate kills first.
     for (auto& w : workers) {
       if (w.fd < 0) continue;
-      if (terminating) ::kill(w.pid, SIGKILL);
+      if (terminating) kill_worker(w);
       ExitStatus st;
       reap(w, st);
       if (w.task) out.emplace_back(std::move(w.task), PoolOutcome{false, {}, std::make_exception_ptr(CancelledError("kin::Pool was terminated before the task finished"))});
@@ -366,10 +482,16 @@ struct PoolCore::Impl {
 
 PoolCore::PoolCore(PoolOptions options) : impl_(std::make_unique<Impl>()) {
   auto& d = *impl_;
-  if (options.start_method && *options.start_method != StartMethod::fork)
-    throw StartMethodError(std::string("kin::Pool: start method '")
-                               .append(to_string(*options.start_method))
-                               .append("' is not supported by kin::Pool yet; use kin::StartMethod::fork (or leave start_method unset)"));
+  d.portable = options.start_method && *options.start_method != StartMethod::fork;
+  if (d.portable && options.initializer) {
+    auto* fp = options.initializer.target<void (*)()>();
+    if (fp == nullptr)
+      throw StartMethodError(std::string("kin::Pool: under the ")
+                                 .append(to_string(*options.start_method))
+                                 .append(" start method the initializer must be a function pointer (`.initializer = &init` "
+                                         "or `+[] { ... }`): a closure cannot reach another image of the program"));
+    d.init_ref = code_ref_of(reinterpret_cast<const void*>(*fp));
+  }
   d.opt = std::move(options);
   d.n = d.opt.processes != 0 ? d.opt.processes : static_cast<std::size_t>(kin::cpu_count());
   if (d.n == 0) d.n = 1;
@@ -382,7 +504,7 @@ PoolCore::PoolCore(PoolOptions options) : impl_(std::make_unique<Impl>()) {
   } catch (...) {
     for (auto& w : d.workers)
       if (w.fd >= 0) {
-        ::kill(w.pid, SIGKILL);
+        d.kill_worker(w);
         ExitStatus st;
         d.reap(w, st);
       }
@@ -459,7 +581,7 @@ bool PoolCore::kill_task(std::uint64_t id) {
   for (auto& w : impl_->workers)
     if (w.task && w.task->id == id && w.fd >= 0) {
       w.cancelled = true;
-      ::kill(w.pid, SIGKILL);
+      impl_->kill_worker(w);
       return true;
     }
   return false;

@@ -101,3 +101,12 @@ TEST(ProcessPoolExecutor, WorkerDeathMidStreamLosesOnlyItsFutures) {
 }
 
 }  // namespace
+
+// concurrent.futures' ProcessPoolExecutor(mp_context=get_context("spawn")).
+TEST(ProcessPoolExecutor, SpawnWorkers) {
+  kin::ProcessPoolExecutor ex{kin::PoolOptions{.processes = 2, .start_method = kin::StartMethod::spawn}};
+  EXPECT_EQ(ex.submit(square, 9).result(20s), 81);
+  std::vector<int> got;
+  for (int r : ex.map(square, std::vector{1, 2, 3}, 20s)) got.push_back(r);
+  EXPECT_EQ(got, (std::vector{1, 4, 9}));
+}

@@ -48,6 +48,8 @@ int self_kill(int x) {
 }
 int die_exit(int x) { std::_Exit(x); }
 int my_pid(int) { return static_cast<int>(::getpid()); }
+int add_one(int x) { return x + 1; }
+int g_inits_in_this_worker = 0;
 int print_in_worker(int x) {
   std::printf("in worker %d;", x);  // no newline, no flush: the worker's exit must write it
   return x;
@@ -277,14 +279,49 @@ TEST(Pool, InitializerFailureBreaksThePool) {
   EXPECT_THROW(pool.apply(square, 2), kin::RemoteError);
 }
 
-TEST(Pool, StartMethodsOtherThanForkAreRefused) {
-  EXPECT_THROW(kin::Pool(kin::PoolOptions{.processes = 1, .start_method = kin::StartMethod::spawn}),
-               kin::StartMethodError);
-  EXPECT_THROW(kin::Pool(kin::PoolOptions{.processes = 1, .start_method = kin::StartMethod::forkserver}),
-               kin::StartMethodError);
-  kin::Pool ok{kin::PoolOptions{.processes = 1, .start_method = kin::StartMethod::fork}};
-  EXPECT_EQ(ok.apply(square, 5), 25);
+void count_init() { g_inits_in_this_worker = 1; }
+int inits_seen(int) { return g_inits_in_this_worker; }
+
+// _test_multiprocessing.py's TestPool runs under every start method: spawn and forkserver
+// workers are other images of the program, reached through (object, offset) code references.
+class PoolStartMethods : public ::testing::TestWithParam<kin::StartMethod> {};
+
+TEST_P(PoolStartMethods, MapApplyImapInitializerAndErrors) {
+  kin::Pool pool{kin::PoolOptions{.processes = 2, .initializer = &count_init, .start_method = GetParam()}};
+  EXPECT_EQ(pool.apply(square, 5), 25);
+  EXPECT_EQ(pool.apply(greet, std::string("spawn")), "hello spawn");
+  auto sq = pool.map(square, std::views::iota(0, 100));
+  ASSERT_EQ(sq.size(), 100u);
+  EXPECT_EQ(sq[99], 99 * 99);
+  int sum = 0;
+  for (int r : pool.imap_unordered(add_one, std::vector{1, 2, 3})) sum += r;
+  EXPECT_EQ(sum, 9);
+  EXPECT_EQ(pool.apply(inits_seen, 0), 1);
+  EXPECT_EQ(pool.apply([](int x) { return x * 3; }, 4), 12);  // a capture-less lambda is a function
+  try {
+    pool.apply(thrower, 3);
+    FAIL() << "no RemoteError";
+  } catch (const kin::RemoteError& e) {
+    EXPECT_NE(std::string(e.type_name()).find("MyError"), std::string::npos) << e.type_name();
+  }
+  EXPECT_THROW(pool.apply(self_kill, 5), kin::WorkerLost);
+  EXPECT_EQ(pool.apply(square, 6), 36);  // replaced
+  const std::string who = pool.apply(who_am_i, 0);
+  const char* want = GetParam() == kin::StartMethod::spawn ? "SpawnPoolWorker-" : "ForkServerPoolWorker-";
+  EXPECT_EQ(who.rfind(want, 0), 0u) << who;
+  pool.close();
+  pool.join();
 }
+
+TEST_P(PoolStartMethods, ClosureInitializerIsAStartMethodError) {
+  int captured = 1;
+  EXPECT_THROW(kin::Pool(kin::PoolOptions{.processes = 1, .initializer = [captured] { (void)captured; }, .start_method = GetParam()}),
+               kin::StartMethodError);
+}
+
+INSTANTIATE_TEST_SUITE_P(NotFork, PoolStartMethods,
+                         ::testing::Values(kin::StartMethod::spawn, kin::StartMethod::forkserver),
+                         [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
 
 }  // namespace
 

@@ -9,7 +9,9 @@
 //   pool.close(); pool.join();
 //
 // Functions are function pointers (or capture-less lambdas); arguments and results travel
-// through kin's codec. Workers start with fork; another start method is StartMethodError.
+// through kin's codec. Workers start with fork unless PoolOptions::start_method says spawn or
+// forkserver; then functions reach the workers as (object, offset) references and an
+// initializer must be a function pointer (a closure is StartMethodError at construction).
 // An exception raised in a worker arrives as kin::RemoteError (type name, message, pid).
 // The destructor terminates, like Python's `with Pool() as p:` block.
 //

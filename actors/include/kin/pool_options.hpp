@@ -25,12 +25,12 @@ namespace kin {
 struct PoolOptions {
   /// Number of workers; 0: kin::cpu_count().
   std::size_t processes = 0;
-  /// Runs at the start of every worker (a function pointer or any callable).
+  /// Runs at the start of every worker (a function pointer or any callable; a function
+  /// pointer under spawn and forkserver).
   std::function<void()> initializer{};
   /// Tasks a worker runs before it is replaced; 0: unlimited.
   std::size_t maxtasksperchild = 0;
-  /// Process pools: how workers start; unset means fork (the only method kin::Pool supports
-  /// today; another one is StartMethodError at construction).
+  /// Process pools: how workers start (fork, spawn or forkserver); unset means fork.
   std::optional<StartMethod> start_method{};
   /// Process pools: how many times a task whose worker died is run again before it fails
   /// with WorkerLost (0: never, like Python's futures).

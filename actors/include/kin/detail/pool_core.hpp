@@ -1,11 +1,12 @@
 // kin::detail::PoolCore: the type-erased engine under kin::Pool and kin::ProcessPoolExecutor.
-// It forks the workers, hands each idle worker one task (a chunk of a map is one task) over
+// It starts the workers (forked, or kin::Processes under spawn/forkserver), hands each idle worker one task (a chunk of a map is one task) over
 // its own socketpair, reads results on one pool thread, and turns a worker's death (EOF on its
 // socket, then its exit status) into WorkerLost for the task it held — then starts a new one.
 //
 // A task is (invoker, function, encoded arguments); the invoker is a template instantiation
-// that decodes the arguments, calls the function and encodes the result, so both addresses
-// are valid in a forked worker. Completions run on the pool thread, never under its lock.
+// that decodes the arguments, calls the function and encodes the result. Both addresses are
+// valid in a forked worker; a spawn or forkserver worker is told each one once as a CodeRef
+// and gets small ids after that. Completions run on the pool thread, never under its lock.
 //
 // What a crash does: a worker crash fails only the task it held; a crash of the owning process
 // takes its workers with it (PR_SET_PDEATHSIG).
