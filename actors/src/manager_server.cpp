@@ -55,7 +55,8 @@ struct Object {
   std::vector<std::string> list;
   std::deque<std::string> queue;
   std::uint64_t maxsize = 0;  // queue: 0 = unbounded
-  std::int64_t count = 0;     // semaphore value (lock: 1 free, 0 held); rlock: recursion depth
+  std::int64_t count = 0;     // semaphore value (lock: 1 free, 0 held); rlock: recursion depth;
+                              // joinable queue: items put and not yet task_done()
   std::int64_t bound = 0;     // bounded semaphore's initial value
   std::int64_t owner = 0;     // rlock: owner token
   std::uint64_t holder = 0;   // lock/rlock: the connection holding it (0: none)
@@ -402,6 +403,7 @@ class Server {
     if (ou >= 10 && ou < 30) return dict_op(op, object(id, {Kind::dict}), r, out);
     if (ou >= 30 && ou < 50) return list_op(op, object(id, {Kind::list}), r, out);
     if (op == Op::q_put || op == Op::q_get || op == Op::q_size) return queue_op(c, op, id, r, out);
+    if (op == Op::q_task_done || op == Op::q_join) return joinable_op(c, op, id, r, out);
     if (op == Op::s_acquire || op == Op::s_release || op == Op::s_value) return sync_op(c, op, id, r, out);
     if (op == Op::e_set || op == Op::e_clear || op == Op::e_is_set || op == Op::e_wait)
       return event_op(c, op, id, r, out);
@@ -418,7 +420,7 @@ class Server {
     std::string init = get_blob(r);
     bool has_init = false;
     r.apply(has_init);
-    if (kind < Kind::dict || kind > Kind::barrier) throw Refusal{Status::protocol_error, "kin::Manager: unknown object type"};
+    if (kind < Kind::dict || kind > Kind::joinable_queue) throw Refusal{Status::protocol_error, "kin::Manager: unknown object type"};
     if (!name.empty()) {
       auto it = names_.find(name);
       if (it != names_.end()) {
@@ -433,7 +435,8 @@ class Server {
     Object& o = objects_[id];
     o.kind = kind;
     switch (kind) {
-      case Kind::queue: o.maxsize = static_cast<std::uint64_t>(arg); break;
+      case Kind::queue:
+      case Kind::joinable_queue: o.maxsize = static_cast<std::uint64_t>(arg); break;
       case Kind::lock: o.count = 1; break;
       case Kind::semaphore:
       case Kind::bounded_semaphore: o.count = o.bound = arg; break;
@@ -619,7 +622,7 @@ class Server {
         Reply rep;
         if (!try_complete(c, id, o, *w, rep)) {
           // FIFO fairness for locks and semaphores: nobody overtakes the first waiter.
-          if (o.kind != Kind::queue) break;
+          if (o.kind != Kind::queue && o.kind != Kind::joinable_queue) break;
           ++w;
           continue;
         }
@@ -650,6 +653,11 @@ class Server {
       case Op::q_put:
         if (o.maxsize != 0 && o.queue.size() >= o.maxsize) return false;
         o.queue.push_back(std::move(w.item));
+        if (o.kind == Kind::joinable_queue) ++o.count;
+        rep.flag(true);
+        return true;
+      case Op::q_join:
+        if (o.count != 0) return false;
         rep.flag(true);
         return true;
       case Op::s_acquire:
@@ -685,7 +693,7 @@ class Server {
   }
 
   bool queue_op(const std::shared_ptr<Conn>& c, Op op, std::uint32_t id, Reader& r, Reply& out) {
-    Object& o = object(id, {Kind::queue});
+    Object& o = object(id, {Kind::queue, Kind::joinable_queue});
     if (op == Op::q_size) {
       out.num(static_cast<std::uint64_t>(o.queue.size()));
       out.num(o.maxsize);
@@ -702,6 +710,25 @@ class Server {
       wake(id);  // a put may satisfy a waiting get, and a get make room for a waiting put
       return true;
     }
+    if (us == 0) {
+      out.flag(false);
+      return true;
+    }
+    park(c, id, std::move(w), us);
+    return false;
+  }
+
+  // JoinableQueue: task_done() counts an item finished; join() waits until none is unfinished.
+  bool joinable_op(const std::shared_ptr<Conn>& c, Op op, std::uint32_t id, Reader& r, Reply& out) {
+    Object& o = object(id, {Kind::joinable_queue});
+    if (op == Op::q_task_done) {
+      if (o.count == 0) throw Refusal{Status::value_error, "kin::Manager JoinableQueue: task_done() called too many times"};
+      if (--o.count == 0) wake(id);
+      return true;
+    }
+    const auto us = get_num<std::int64_t>(r);
+    Waiter w{c, op, {}, 0};
+    if (try_complete(c, id, o, w, out)) return true;
     if (us == 0) {
       out.flag(false);
       return true;

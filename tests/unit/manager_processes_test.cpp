@@ -65,6 +65,19 @@ int hammer(kin::DictProxy<int, long> d, kin::ListProxy<int> l, int who) {
   return 0;
 }
 
+// A consumer of a JoinableQueue: doubles every job into `a` and marks it done; -1 ends it.
+int consume_jobs(kin::JoinableQueueProxy<int> q, kin::ArrayProxy<int> a) {
+  for (;;) {
+    int job = q.get();
+    if (job < 0) {
+      q.task_done();
+      return 0;
+    }
+    a[job] = job * 2;
+    q.task_done();
+  }
+}
+
 int hold_lock(kin::LockProxy lock, kin::EventProxy held) {
   lock.acquire();
   held.set();
@@ -136,6 +149,26 @@ TEST_P(ManagerAcrossProcesses, SyncProxiesInAChild) {
   EXPECT_EQ(q.get(20s), 42);
   EXPECT_EQ(v.load(), 11);
   e.set();
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+// _test_multiprocessing.py's test_task_done with a manager's JoinableQueue, and an ArrayProxy
+// (test_array under the manager): join() returns only after a consumer in a child has called
+// task_done() for every item; the child's writes land in the array.
+TEST_P(ManagerAcrossProcesses, JoinableQueueAndArrayInAChild) {
+  kin::Manager m{kin::ManagerOptions{.start_method = GetParam()}};
+  auto q = m.JoinableQueue<int>();
+  auto a = m.Array<int>(8);
+  EXPECT_EQ(a.size(), 8u);
+  kin::Context ctx{GetParam()};
+  auto p = ctx.process(consume_jobs, q, a);
+  p.start();
+  for (int i = 0; i < 8; ++i) q.put(i);
+  EXPECT_TRUE(q.join(30s));
+  EXPECT_EQ(a.to_vector(), (std::vector<int>{0, 2, 4, 6, 8, 10, 12, 14}));
+  q.put(-1);
+  q.join();
   ASSERT_TRUE(p.join(20s));
   EXPECT_EQ(p.exitcode(), 0);
 }

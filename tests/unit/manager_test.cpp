@@ -183,6 +183,45 @@ TEST(Manager, QueueOperations) {
   EXPECT_EQ(q.get(), "3");
 }
 
+TEST(Manager, JoinableQueueOperations) {
+  kin::Manager m;
+  auto q = m.JoinableQueue<std::string>(4);
+  EXPECT_TRUE(q.join(10ms));  // nothing unfinished
+  q.put("a");
+  q.put("b");
+  EXPECT_FALSE(q.join(20ms));  // two unfinished
+  EXPECT_EQ(q.get(), "a");
+  q.task_done();
+  EXPECT_FALSE(q.join(20ms));  // "b" is still unfinished, though nobody took it yet
+  EXPECT_EQ(q.get(), "b");
+  std::thread t([q]() mutable {
+    std::this_thread::sleep_for(20ms);
+    q.task_done();
+  });
+  EXPECT_TRUE(q.join(5s));  // woken by the last task_done, not polled
+  t.join();
+  EXPECT_THROW(q.task_done(), kin::ValueError);  // more task_done() than items
+  // a named one is the same queue for every proxy, and not a plain Queue
+  auto named = m.JoinableQueue<int>("jobs");
+  m.JoinableQueue<int>("jobs").put(1);
+  EXPECT_EQ(named.qsize(), 1u);
+  EXPECT_THROW((void)m.Queue<int>("jobs"), kin::ValueError);
+}
+
+TEST(Manager, ArrayOperations) {
+  kin::Manager m;
+  auto a = m.Array<double>({1.0, 2.0, 3.0});
+  EXPECT_EQ(a.size(), 3u);
+  a[0] = 5.0;
+  a.set(1, 6.0);
+  EXPECT_EQ(double(a[-1]), 3.0);
+  EXPECT_EQ(a.get(0), 5.0);
+  EXPECT_EQ(a.to_vector(), (std::vector<double>{5.0, 6.0, 3.0}));
+  EXPECT_THROW((void)a.get(3), kin::IndexError);
+  auto zeros = m.Array<int>(4);
+  EXPECT_EQ(zeros.to_vector(), (std::vector<int>(4)));
+}
+
 TEST(Manager, LockOperations) {
   kin::Manager m;
   auto lock = m.Lock();

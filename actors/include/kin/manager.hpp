@@ -1,5 +1,5 @@
 // kin::Manager: a server process that keeps shared objects — dicts, lists, namespaces, queues,
-// locks, events, values — which other processes reach through proxies (Python's
+// joinable queues, locks, events, barriers, values, arrays — which other processes reach through proxies (Python's
 // multiprocessing.Manager / SyncManager, and BaseManager's remote serve/connect).
 //
 //   kin::Manager m;                                   // starts the server process
@@ -29,9 +29,11 @@
 #pragma once
 
 #include <kin/address.hpp>
+#include <kin/array_proxy.hpp>
 #include <kin/barrier_proxy.hpp>
 #include <kin/dict_proxy.hpp>
 #include <kin/event_proxy.hpp>
+#include <kin/joinable_queue_proxy.hpp>
 #include <kin/list_proxy.hpp>
 #include <kin/lock_proxy.hpp>
 #include <kin/namespace_proxy.hpp>
@@ -48,6 +50,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kin {
 
@@ -120,6 +123,28 @@ class Manager {
   template <class T>
   [[nodiscard]] QueueProxy<T> Queue(const std::string& name, std::size_t maxsize = 0) {  // NOLINT
     return QueueProxy<T>{session(), create(detail::mgr::Kind::queue, name, static_cast<std::int64_t>(maxsize))};
+  }
+  /// A queue whose consumers call task_done() and whose join() waits for them (Python's
+  /// m.JoinableQueue(maxsize)).
+  template <class T>
+  [[nodiscard]] JoinableQueueProxy<T> JoinableQueue(std::size_t maxsize = 0) {  // NOLINT
+    return JoinableQueueProxy<T>{session(), create(detail::mgr::Kind::joinable_queue, {}, static_cast<std::int64_t>(maxsize))};
+  }
+  template <class T>
+  [[nodiscard]] JoinableQueueProxy<T> JoinableQueue(const std::string& name, std::size_t maxsize = 0) {  // NOLINT
+    return JoinableQueueProxy<T>{session(), create(detail::mgr::Kind::joinable_queue, name, static_cast<std::int64_t>(maxsize))};
+  }
+  /// A fixed-size array holding `init` (Python's m.Array(typecode, sequence)).
+  template <class T>
+  [[nodiscard]] ArrayProxy<T> Array(const std::vector<T>& init) {  // NOLINT
+    ListProxy<T> l{session(), create(detail::mgr::Kind::list, {})};
+    l.extend(init);
+    return ArrayProxy<T>{std::move(l)};
+  }
+  /// `n` value-initialised elements (Python's m.Array('i', n)).
+  template <class T>
+  [[nodiscard]] ArrayProxy<T> Array(std::size_t n) {  // NOLINT
+    return Array<T>(std::vector<T>(n));
   }
   [[nodiscard]] LockProxy Lock(const std::string& name = {}) {  // NOLINT
     return LockProxy{session(), create(detail::mgr::Kind::lock, name)};

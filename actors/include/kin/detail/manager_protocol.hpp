@@ -44,7 +44,7 @@ enum class Op : std::uint8_t {
   // list
   l_append = 30, l_extend, l_get, l_set, l_pop, l_size, l_all, l_clear, l_insert,
   // queue
-  q_put = 50, q_get, q_size,
+  q_put = 50, q_get, q_size, q_task_done, q_join,
   // Lock, RLock, Semaphore, BoundedSemaphore
   s_acquire = 60, s_release, s_value,
   // Event
@@ -53,7 +53,9 @@ enum class Op : std::uint8_t {
   b_wait = 80, b_abort, b_reset, b_state,
 };
 
-enum class Kind : std::uint8_t { dict = 1, list, queue, lock, rlock, semaphore, bounded_semaphore, event, barrier };
+enum class Kind : std::uint8_t {
+  dict = 1, list, queue, lock, rlock, semaphore, bounded_semaphore, event, barrier, joinable_queue
+};
 
 enum class Status : std::uint8_t { ok = 0, key_error, index_error, value_error, protocol_error, broken_barrier, lost };
 
