@@ -10,6 +10,10 @@
 // actor; the parent's slots are the actors passed as arguments and the senders of messages.
 // A sender slot becomes, on the receiving side, a RemoteRef actor that sends back over the
 // channel, so replies and responses travel the way they came. Request ids are CAF's own.
+// A message whose kin::Message elements hold fds (a Connection, Queue...) is written by a
+// sendmsg of its own that carries them as SCM_RIGHTS (runtime/handover.hpp); the reader gives
+// each frame the fds that came with it (ReceivedFds) and decodes it with them.
+#include <kin/runtime/handover.hpp>
 #include <kin/actor_system.hpp>
 #include <kin/detail/process_actor.hpp>
 #include <kin/errors.hpp>
@@ -206,6 +210,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     remotes_.clear();
     pending_.clear();
     out_.clear();
+    out_fds_.clear();
   }
 
  private:
@@ -239,7 +244,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     std::uint32_t dest_slot = kNoSlot, sender_slot = kNoSlot;
     caf::strong_actor_ptr dest, sender;
   };
-  void dispatch(std::span<const std::byte> payload, DispatchCache& c);
+  void dispatch(std::span<const std::byte> payload, DispatchCache& c, std::vector<unique_fd>& fds);
   bool flush();
 
   caf::actor_system& sys_;
@@ -253,6 +258,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::unordered_map<std::uint32_t, caf::weak_actor_ptr> remotes_;
   std::map<std::pair<caf::actor_control_block*, std::uint64_t>, caf::weak_actor_ptr> pending_;
   Bytes out_;
+  // Frames in out_ that carry fds, in order: where each begins and ends in out_.
+  struct FdFrame {
+    std::size_t begin, end;
+    std::vector<unique_fd> fds;
+  };
+  std::vector<FdFrame> out_fds_;
   caf::actor_control_block* last_sender_ = nullptr;  // a slot's control block stays (weak ref)
   std::uint32_t last_sender_slot_ = 0;
   bool closed_ = false;  // the peer is gone: nothing more is queued
@@ -264,9 +275,13 @@ class Channel : public std::enable_shared_from_this<Channel> {
  private:
   Bytes w_;  // being written (I/O thread)
   std::size_t w_off_ = 0;
+  std::vector<FdFrame> w_fds_;  // out_fds_ of the bytes in w_
+  std::size_t w_fd_next_ = 0;
   bool write_closed_ = false;
   std::vector<std::byte> in_;
   std::size_t in_len_ = 0;
+  std::uint64_t in_base_ = 0;  // the stream offset of in_[0]
+  ReceivedFds in_fds_;
   bool eof_ = false;
 };
 
@@ -414,11 +429,16 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
     std::memcpy(h + 5, &sslot, 4);
     auto mv = mid.integer_value();
     std::memcpy(h + 9, &mv, 8);
-    encode_elements(out_, via, v, 0);
+    std::vector<unique_fd> fds;  // the fds of kin objects in the message's kin::Messages
+    {
+      HandoverExport scope{fds};
+      encode_elements(out_, via, v, 0);
+    }
     auto len = out_.size() - start - 4;
     if (len > kMaxFrame) throw ValueError("message of " + std::to_string(len) + " bytes is over the limit");
     auto l32 = static_cast<std::uint32_t>(len);
     std::memcpy(out_.data() + start, &l32, 4);
+    if (!fds.empty()) out_fds_.push_back(FdFrame{start, out_.size(), std::move(fds)});
     if (parent_ && mid.is_request() && sender)
       pending_.emplace(std::make_pair(sender.get(), mid.integer_value()), caf::actor_cast<caf::weak_actor_ptr>(sender));
   } catch (const std::exception& e) {
@@ -495,7 +515,8 @@ caf::message Channel::decode_elements(WireReader& r, int depth) {
   return mb.to_message();
 }
 
-void Channel::dispatch(std::span<const std::byte> payload, DispatchCache& c) {
+void Channel::dispatch(std::span<const std::byte> payload, DispatchCache& c, std::vector<unique_fd>& fds) {
+  HandoverImport scope{fds};  // what the message's kin::Messages do not take is closed after it
   WireReader r{payload.data(), payload.data() + payload.size()};
   auto kind = r.get<std::uint8_t>();
   if (kind != kKindMessage) throw ProtocolError("kin process actor: unknown frame kind " + std::to_string(kind));
@@ -546,16 +567,39 @@ bool Channel::flush() {
       if (!has_out_.load(std::memory_order_acquire)) return did;
       w_.clear();
       w_off_ = 0;
+      w_fds_.clear();
+      w_fd_next_ = 0;
       std::lock_guard g{mu_};
       w_.swap(out_);
+      w_fds_.swap(out_fds_);
       has_out_.store(false, std::memory_order_release);
       if (w_.empty()) return did;
     }
     if (write_closed_) {
       w_off_ = w_.size();
+      w_fds_.clear();  // closes them: the peer is gone
+      w_fd_next_ = 0;
       continue;
     }
-    auto n = ::send(sock_.get(), w_.data() + w_off_, w_.size() - w_off_, MSG_DONTWAIT | MSG_NOSIGNAL);
+    // A frame with fds goes by a sendmsg of its own bytes only, so the fds reach the reader
+    // with that frame's first byte and no later frame shares the read that brings them.
+    std::size_t upto = w_.size();
+    ssize_t n;
+    if (w_fd_next_ < w_fds_.size() && w_off_ == w_fds_[w_fd_next_].begin) {
+      auto& f = w_fds_[w_fd_next_];
+      std::vector<int> raw;
+      raw.reserve(f.fds.size());
+      for (auto& fd : f.fds) raw.push_back(fd.get());
+      n = send_some_with_fds(sock_.get(), std::span<const std::byte>(w_.data() + f.begin, f.end - f.begin), raw,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        f.fds.clear();  // in flight now: the kernel holds them
+        ++w_fd_next_;
+      }
+    } else {
+      if (w_fd_next_ < w_fds_.size()) upto = w_fds_[w_fd_next_].begin;
+      n = ::send(sock_.get(), w_.data() + w_off_, upto - w_off_, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     if (n > 0) {
       w_off_ += static_cast<std::size_t>(n);
       did = true;
@@ -572,7 +616,11 @@ bool Channel::pump() {
   if (eof_) return did;
   for (int rounds = 0; rounds < 4; ++rounds) {
     if (in_len_ == in_.size()) in_.resize(in_.size() * 2);
-    auto n = ::recv(sock_.get(), in_.data() + in_len_, in_.size() - in_len_, MSG_DONTWAIT);
+    std::vector<unique_fd> got;
+    bool truncated = false;
+    auto n = recv_some_with_fds(sock_.get(), std::span<std::byte>(in_.data() + in_len_, in_.size() - in_len_), got,
+                                truncated, MSG_DONTWAIT);
+    if (n > 0) in_fds_.add(in_base_ + in_len_ + static_cast<std::size_t>(n), std::move(got), truncated);
     if (n == 0) {
       eof_ = true;
       if (in_len_ != 0) throw ProtocolError("kin process actor: the peer closed the channel inside a frame");
@@ -596,17 +644,29 @@ bool Channel::pump() {
           // A large message: grow to hold it (bounded by kMaxFrame, checked above).
           std::memmove(in_.data(), in_.data() + off, in_len_ - off);
           in_len_ -= off;
+          in_base_ += off;
           off = 0;
           in_.resize(len + kFrameHeaderSize);
         }
         break;
       }
-      dispatch(std::span<const std::byte>(in_.data() + off + kFrameHeaderSize, len), cache);
+      bool cut = false;
+      auto fds = in_fds_.take(in_base_ + off, in_base_ + off + kFrameHeaderSize + len, cut);
       off += kFrameHeaderSize + len;
+      if (cut) {
+        ProtocolError e("kin process actor: a message came with more fds than a receiver takes (at most " +
+                        std::to_string(kMaxFdsPerMessage) + "); the kernel cut them off");
+        std::memmove(in_.data(), in_.data() + off, in_len_ - off);
+        in_len_ -= off;
+        in_base_ += off;
+        throw e;
+      }
+      dispatch(std::span<const std::byte>(in_.data() + off - len, len), cache, fds);
     }
     if (off > 0) {
       std::memmove(in_.data(), in_.data() + off, in_len_ - off);
       in_len_ -= off;
+      in_base_ += off;
     }
     if (static_cast<std::size_t>(n) < in_.size() / 2) break;  // drained for now
     flush();

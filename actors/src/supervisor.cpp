@@ -40,6 +40,7 @@ std::string to_string(EventKind kind) {
     case EventKind::backoff: return "backoff";
     case EventKind::start_failed: return "start_failed";
     case EventKind::gave_up: return "gave_up";
+    case EventKind::reaped_orphan: return "reaped_orphan";
   }
   return "?";
 }
@@ -74,8 +75,10 @@ std::string to_string(const SupervisorEvent& e) {
   if (e.pid) o << " pid=" << e.pid;
   if (e.status) o << " status=" << quoted(e.status->str());
   if (!e.reason.empty() && (!e.status || e.reason != e.status->str())) o << " reason=" << quoted(e.reason);
-  if (e.kind != EventKind::started && e.kind != EventKind::ready) o << " restarts=" << e.restarts;
+  if (e.kind != EventKind::started && e.kind != EventKind::ready && e.kind != EventKind::reaped_orphan)
+    o << " restarts=" << e.restarts;
   if (e.kind == EventKind::backoff) o << " delay_ms=" << e.delay.count();
+  if (e.group) o << " group=" << e.group;
   return o.str();
 }
 
@@ -91,6 +94,15 @@ caf::error error_reply(const std::string& kind, int err, const std::string& what
   return caf::make_error(caf::sec::runtime_error, kind, static_cast<std::int32_t>(err), what);
 }
 caf::error value_error(const std::string& what) { return error_reply("ValueError", 0, what); }
+
+// An actor's exit reason in words; an error_reply (a nested supervisor that could not start
+// its children ends with one) by its message alone.
+std::string reason_text(const caf::error& reason) {
+  const caf::message& ctx = reason.context();
+  if (reason == caf::sec::runtime_error && ctx.match_elements<std::string, std::int32_t, std::string>())
+    return ctx.get_as<std::string>(2);
+  return describe(reason);
+}
 
 // The number of supervisors that want the process to be a subreaper.
 std::mutex subreaper_mu;
@@ -194,12 +206,18 @@ class Sup {
     }
     e.reason = std::move(reason);
     e.delay = delay;
-    for (auto& s : st_.subscribers) caf::anon_send(s, e);
+    publish(e);
+  }
+
+  // The one way out for every event: a message to each subscriber and a log line.
+  // The line goes first, so a subscriber that got the message can rely on the log having it.
+  void publish(const SupervisorEvent& e) {
     const std::string line = to_string(e);
     if (st_.opt.log)
       st_.opt.log(line);
     else
       std::fprintf(stderr, "%s\n", line.c_str());
+    for (auto& s : st_.subscribers) caf::anon_send(s, e);
   }
 
   // ---- validation ----
@@ -581,9 +599,13 @@ class Sup {
         if (is_live_child(si.si_pid)) break;
         siginfo_t done{};
         if (::waitid(P_PID, static_cast<id_t>(si.si_pid), &done, WEXITED | WNOHANG) != 0) break;
-        if (st_.opt.log)
-          st_.opt.log("kin.supervisor sup=" + kin::quoted(st_.opt.name) + " event=reaped_orphan pid=" +
-                      std::to_string(si.si_pid) + " group=" + std::to_string(g));
+        SupervisorEvent e;
+        e.kind = EventKind::reaped_orphan;
+        e.supervisor = st_.opt.name;
+        e.pid = si.si_pid;
+        e.group = g;
+        e.status = ExitStatus::from_siginfo(done.si_code, done.si_status);
+        publish(e);
       }
       const bool leader_alive = is_live_child(g);
       if (!leader_alive && ::kill(-g, 0) != 0 && errno == ESRCH)
@@ -616,12 +638,15 @@ class Sup {
     ChildSpec spec = *st_.templ;
     spec.id = st_.templ->id + "-" + std::to_string(++st_.dyn_counter);
     try {
-      if (!st_.templ->start.extender())
+      // No arguments: the template's start as it is (a nested supervisor, a closure).
+      if (!st_.templ->start.extender() && !std::any_cast<std::tuple<>>(&args))
         throw ValueError("kin::Supervisor: the template's start cannot take arguments (a closure, or too few parameters)");
-      spec.start = st_.templ->start.extender()(args);
+      if (st_.templ->start.extender()) spec.start = st_.templ->start.extender()(args);
     } catch (const std::exception& e) {
       return void(rp.deliver(value_error(e.what())));
     }
+    if (auto err = check_spec(spec)) return void(rp.deliver(std::move(*err)));
+    if (spec.start.kind() == ChildStart::Kind::supervisor) spec.type = ChildType::supervisor;
     auto c = std::make_unique<Child>();
     c->spec = std::move(spec);
     c->dynamic = true;
@@ -770,7 +795,7 @@ caf::behavior supervisor_actor(Self* self, SupervisorOptions opt, std::vector<Ch
     const bool normal = !dm.reason || dm.reason == caf::exit_reason::user_shutdown;
     std::optional<ExitStatus> status;
     if (c->spec.start.kind() == ChildStart::Kind::process_actor) status = exit_status(dm.reason);
-    std::string why = !dm.reason ? std::string("normal") : describe(dm.reason);
+    std::string why = !dm.reason ? std::string("normal") : reason_text(dm.reason);
     if (dm.reason == caf::exit_reason::user_shutdown) why = "shutdown";
     s.on_exit(c, status, why, !normal);
   });

@@ -91,10 +91,11 @@ class ProgramRun final : public ChildRun {
  public:
   explicit ProgramRun(std::shared_ptr<ChildState> c) : c_(std::move(c)) {}
   ~ProgramRun() override {
-    std::lock_guard lk(c_->mu);
-    if (!c_->status && c_->pid > 0) {  // never kill(0, ...): that is our own group
-      ::kill(-c_->pid, SIGKILL);
+    // signal_child takes c_->mu itself (holding it here deadlocked a supervisor killed with
+    // live program children), does nothing once the child is reaped, and kills the group.
+    try {
       signal_child(*c_, SIGKILL);
+    } catch (...) {  // pidfd_send_signal failing is no reason to end the program
     }
   }
   pid_t pid() const override { return c_->pid; }
@@ -252,9 +253,10 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
     pid = ::fork();
     if (pid < 0) fork_errno = errno;
     if (pid != 0) return;
-    // The child: async-signal-safe calls only.
-    auto fail = [&](int e) {
-      [[maybe_unused]] auto r = ::write(err_w.get(), &e, sizeof e);
+    // The child: async-signal-safe calls only. A failure reports {step, errno}.
+    auto fail = [&](int step, int e) {
+      const int report[2] = {step, e};
+      [[maybe_unused]] auto r = ::write(err_w.get(), report, sizeof report);
       ::_exit(127);
     };
     ::setpgid(0, 0);
@@ -268,12 +270,12 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the runtime thread blocks every signal
     ::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
-    if (out && ::dup2(out.get(), 1) < 0) fail(errno);
-    if (err && ::dup2(err.get(), 2) < 0) fail(errno);
-    if (ready >= 0 && ::dup2(ready, ready_number) < 0) fail(errno);
-    if (cwd && ::chdir(cwd) != 0) fail(errno);
+    if (out && ::dup2(out.get(), 1) < 0) fail(0, errno);
+    if (err && ::dup2(err.get(), 2) < 0) fail(0, errno);
+    if (ready >= 0 && ::dup2(ready, ready_number) < 0) fail(0, errno);
+    if (cwd && ::chdir(cwd) != 0) fail(1, errno);
     ::execve(path.c_str(), argp.data(), envp.data());
-    fail(errno);
+    fail(2, errno);
   });
   if (pid < 0) throw OSError(fork_errno, "fork");
   err_w.reset();
@@ -295,8 +297,11 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
 
   // The exec either happens (EOF on the close-on-exec pipe) or fails (its errno).
   pollfd pfd{err_r.get(), POLLIN, 0};
-  int code = 0;
-  if (::poll(&pfd, 1, 10000) == 1 && ::read(err_r.get(), &code, sizeof code) == sizeof code) {
+  int report[2] = {0, 0};
+  if (::poll(&pfd, 1, 10000) == 1 && ::read(err_r.get(), report, sizeof report) == sizeof report) {
+    const int code = report[1];
+    if (report[0] == 0) throw OSError(code, "kin::program " + path + ": cannot set up its fds");
+    if (report[0] == 1) throw OSError(code, "kin::program " + path + ": cannot enter its cwd " + *options.cwd);
     throw OSError(code, code == ENOENT ? "kin::program: no such program " + path
                                        : "kin::program: cannot run " + path);
   }

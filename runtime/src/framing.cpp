@@ -81,6 +81,8 @@ std::optional<Bytes> read_frame(int fd, std::chrono::milliseconds timeout, std::
 // ---- FrameReader -----------------------------------------------------------------------------
 
 void FrameReader::clear() noexcept {
+  consumed_ += end_ - begin_;
+  fds_.clear();
   begin_ = end_ = 0;
   if (capacity_ > kKeepBuffer) {
     data_.reset();
@@ -107,6 +109,8 @@ std::byte* FrameReader::room(std::size_t want) {
 
 void FrameReader::drop(std::size_t len) noexcept {
   begin_ += kFrameHeaderSize + len;
+  consumed_ += kFrameHeaderSize + len;
+  fds_.drop_until(consumed_);  // fds of a frame taken without them: closed now
   if (begin_ == end_) clear();
 }
 
@@ -133,9 +137,22 @@ void FrameReader::feed(std::span<const std::byte> bytes) {
   end_ += bytes.size();
 }
 
+ssize_t FrameReader::read_into(int fd, std::byte* p, std::size_t n) {
+  if (!carry_fds_) return ::read(fd, p, n);
+  std::vector<unique_fd> got;
+  bool truncated = false;
+  ssize_t r = recv_some_with_fds(fd, std::span<std::byte>(p, n), got, truncated);
+  if (r > 0) {
+    const int saved = errno;
+    fds_.add(consumed_ + buffered() + static_cast<std::size_t>(r), std::move(got), truncated);
+    errno = saved;
+  }
+  return r;
+}
+
 bool FrameReader::read_some(int fd) {
   for (;;) {
-    ssize_t r = ::read(fd, room(kReadChunk), kReadChunk);
+    ssize_t r = read_into(fd, room(kReadChunk), kReadChunk);
     const int err = errno;
     if (r > 0) {
       end_ += static_cast<std::size_t>(r);
@@ -168,7 +185,7 @@ bool FrameReader::fill_once(int fd, const Deadline& deadline, ReadAhead mode) {
   for (;;) {
     if (!deadline.infinite() && poll_fd(fd, POLLIN, std::chrono::milliseconds{deadline.poll_ms()}) == 0)
       return false;
-    ssize_t r = ::read(fd, room(want), want);
+    ssize_t r = read_into(fd, room(want), want);
     const int err = errno;
     if (r > 0) {
       end_ += static_cast<std::size_t>(r);

@@ -51,20 +51,22 @@ inline constexpr Strategy one_for_all = Strategy::one_for_all;
 inline constexpr Strategy rest_for_one = Strategy::rest_for_one;
 inline constexpr Strategy simple_one_for_one = Strategy::simple_one_for_one;
 
-/// What happened to a child (or to the supervisor: gave_up).
-enum class EventKind { started, ready, exited, restarting, backoff, start_failed, gave_up };
+/// What happened to a child (or to the supervisor: gave_up; or to an orphaned grandchild the
+/// supervisor reaped: reaped_orphan, with SupervisorOptions::reap_orphans).
+enum class EventKind { started, ready, exited, restarting, backoff, start_failed, gave_up, reaped_orphan };
 /// "started", "ready", "exited", ...
 std::string to_string(EventKind kind);
 
 struct SupervisorEvent {
   EventKind kind = EventKind::started;
   std::string supervisor{};            // SupervisorOptions::name
-  std::string child{};                 // empty for gave_up
+  std::string child{};                 // empty for gave_up and reaped_orphan
   pid_t pid = 0;
-  std::optional<ExitStatus> status{};  // exited: how the process ended
+  std::optional<ExitStatus> status{};  // exited, reaped_orphan: how the process ended
   std::string reason{};                // exited, start_failed, gave_up: in words
   int restarts = 0;                    // of this child so far
   std::chrono::milliseconds delay{0};  // backoff: the wait before the next start
+  pid_t group = 0;                     // reaped_orphan: the child's process group it was in
 };
 /// The event as one logfmt line: `kin.supervisor sup=... event=exited child=db pid=7 status="exit 3"`.
 std::string to_string(const SupervisorEvent& e);
@@ -109,7 +111,7 @@ struct ChildCounts {
 // The messages sup.actor() accepts; each is answered like the C++ call of the same name (an
 // error reply carries the message the C++ call would throw).
 //   (start_atom, ChildSpec) -> std::string id       (start_args_atom, std::any tuple) -> id
-//   (terminate_atom, id) / (restart_atom, id) / (delete_atom, id) -> ok_atom
+//   (restart_atom, id) -> id                        (terminate_atom, id) / (delete_atom, id) -> ok_atom
 //   (which_atom) -> std::vector<ChildInfo>          (count_atom) -> ChildCounts
 //   (subscribe_atom, caf::actor) / (unsubscribe_atom, caf::actor): SupervisorEvent messages
 namespace supervisor_atoms {

@@ -14,13 +14,20 @@
 // every process: `kin::Message::register_type<Job>("Job")`. A received element whose type
 // name is unknown in this process is a kin::ProtocolError. <kin/caf_message.hpp> converts
 // to and from caf::message for actor code.
+//
+// An element may be an fd-holding kin object (a registered Connection, Queue, Value...): the
+// Message then holds duplicates of those fds, and travels wherever such objects travel — over
+// a Unix-socket Connection or to a process actor, not through a Queue (ValueError). Each
+// get_as of such an element gives a new holder (its own duplicate fds).
 #pragma once
 
 #include <kin/codec.hpp>
 #include <kin/errors.hpp>
+#include <kin/runtime/handover.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -106,7 +113,27 @@ class Message {
 
   template <class T>
   void push_back(const T& v) {
-    elements_.push_back(Element{detail::message_type_name<std::decay_t<T>>(), encode(v)});
+    const std::string& type = detail::message_type_name<std::decay_t<T>>();
+    if constexpr (detail::is_memcpy_able<std::decay_t<T>>) {
+      elements_.push_back(Element{type, encode(v)});
+    } else {
+      // Slots continue after the fds the message holds already: empty places stand for them.
+      const std::size_t held = fds_ ? fds_->size() : 0;
+      std::vector<unique_fd> exported(held);
+      Bytes bytes;
+      {
+        detail::HandoverExport scope{exported};
+        bytes = encode(v);
+      }
+      if (exported.size() > held) {
+        auto all = std::make_shared<std::vector<unique_fd>>();  // copies of this Message keep theirs
+        all->reserve(exported.size());
+        for (std::size_t i = 0; i < held; ++i) all->push_back(detail::dup_fd((*fds_)[i].get()));
+        for (std::size_t i = held; i < exported.size(); ++i) all->push_back(std::move(exported[i]));
+        fds_ = std::move(all);
+      }
+      elements_.push_back(Element{type, std::move(bytes)});
+    }
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return elements_.size(); }
@@ -125,18 +152,37 @@ class Message {
   [[nodiscard]] T get_as(std::size_t i) const {
     if (!match_element<T>(i))
       throw ValueError("kin::Message::get_as: element " + std::to_string(i) + " is a " + type_name(i));
+    if (!fds_ || fds_->empty()) return decode<T>(elements_[i].bytes);
+    std::vector<unique_fd> dups;  // this element's holder gets its own; the rest close here
+    dups.reserve(fds_->size());
+    for (auto& fd : *fds_) dups.push_back(detail::dup_fd(fd.get()));
+    detail::HandoverImport scope{dups};
     return decode<T>(elements_[i].bytes);
   }
   [[nodiscard]] const std::vector<Element>& elements() const noexcept { return elements_; }
-  friend bool operator==(const Message&, const Message&) = default;
+  /// How many fds the message holds (for its fd-holding elements).
+  [[nodiscard]] std::size_t fd_count() const noexcept { return fds_ ? fds_->size() : 0; }
+  friend bool operator==(const Message& a, const Message& b) { return a.elements_ == b.elements_; }
 
   template <class Inspector>
   friend typename Inspector::result_type inspect(Inspector& f, Message& x) {
-    f(x.elements_);
-    if constexpr (Inspector::writes_state)
+    std::vector<std::uint32_t> slots;  // where the held fds went in the enclosing message
+    if constexpr (Inspector::reads_state)
+      if (x.fds_)
+        for (auto& fd : *x.fds_) slots.push_back(detail::handover_export(fd.get()));
+    f(x.elements_, slots);
+    if constexpr (Inspector::writes_state) {
       for (auto& e : x.elements_)
         if (!detail::message_type_known(e.type))
           throw ProtocolError("kin::Message: unknown element type '" + e.type + "' (not registered in this process)");
+      x.fds_.reset();
+      if (!slots.empty()) {
+        if (slots.size() > detail::kMaxFdsPerMessage) throw ProtocolError("kin::Message: too many fds");
+        auto fds = std::make_shared<std::vector<unique_fd>>();
+        for (auto slot : slots) fds->push_back(detail::handover_import(slot));
+        x.fds_ = std::move(fds);
+      }
+    }
   }
 
  private:
@@ -145,6 +191,7 @@ class Message {
     return elements_[i];
   }
   std::vector<Element> elements_;
+  std::shared_ptr<const std::vector<unique_fd>> fds_;  // shared by copies, never changed in place
 };
 
 template <class Inspector>

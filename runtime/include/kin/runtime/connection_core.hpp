@@ -7,6 +7,14 @@
 // death. A timed recv is bounded by its deadline in total. Not thread-safe: one reader and one
 // writer thread at a time, as for Python's Connection.
 //
+// On an AF_UNIX socket (a duplex Pipe, a Unix-path Listener/Client) a frame may carry fds: the
+// sender passes them to send_prefixed, they ride as SCM_RIGHTS on the frame's first byte, and
+// the recv that returns that frame returns them too (handover.hpp's ReceivedFds matches them to
+// it). Fds are never dropped silently or leaked: a frame's fds nobody asks for are closed with
+// it, fds still in flight are closed with the connection, and a frame whose fds the kernel cut
+// short (MSG_CTRUNC) is a ProtocolError once its turn comes, the frames after it intact. On a
+// pipe(2) or a TCP socket, sending fds is a ValueError naming the fix.
+//
 //   ConnectionCore c{std::move(fd), /*readable=*/true, /*writable=*/true};
 //   c.send_bytes(payload);  auto b = c.recv_bytes(Deadline::after(1s));   // nullopt on timeout
 #pragma once
@@ -21,6 +29,7 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <vector>
 
 namespace kin::detail {
 
@@ -28,8 +37,9 @@ class ConnectionCore {
  public:
   ConnectionCore(unique_fd fd, bool readable, bool writable, std::size_t max_frame = kDefaultMaxFrame);
 
-  /// Writes one frame whose first kFrameHeaderSize bytes are reserved for the header.
-  void send_prefixed(Bytes& frame);
+  /// Writes one frame whose first kFrameHeaderSize bytes are reserved for the header, with
+  /// `fds` (duplicated by the kernel; the caller keeps its own) riding beside it.
+  void send_prefixed(Bytes& frame, const std::vector<unique_fd>& fds = {});
   void send_bytes(std::span<const std::byte> payload);
   /// The next frame's payload; EOFError when the peer closed at a frame boundary.
   Bytes recv_bytes();
@@ -37,6 +47,10 @@ class ConnectionCore {
   /// stays buffered for the next call).
   std::optional<Bytes> recv_bytes(const Deadline& deadline);
   std::optional<Bytes> recv_bytes(std::chrono::milliseconds timeout) { return recv_bytes(Deadline::after(timeout)); }
+  /// As recv_bytes, and the fds that came with the frame are appended to `fds`. ProtocolError
+  /// (the frame consumed, its fds closed) when some of its fds were cut off in transit.
+  Bytes recv_bytes(std::vector<unique_fd>& fds);
+  std::optional<Bytes> recv_bytes(const Deadline& deadline, std::vector<unique_fd>& fds);
   /// Copies the next frame into `buf` and returns its size. A frame larger than `buf` is a
   /// ValueError and stays queued for the next recv.
   std::size_t recv_bytes_into(std::span<std::byte> buf);
@@ -51,16 +65,19 @@ class ConnectionCore {
   [[nodiscard]] int fileno() const;
   [[nodiscard]] bool readable() const noexcept { return readable_; }
   [[nodiscard]] bool writable() const noexcept { return writable_; }
+  /// True when this end can carry fds (an AF_UNIX socket).
+  [[nodiscard]] bool carries_fds() const noexcept { return carries_fds_; }
 
  private:
   void check_readable() const;
   void check_writable() const;
   void write_iov(iovec* iov, int n);
-  Bytes take(std::size_t len);
+  Bytes take(std::size_t len, std::vector<unique_fd>* fds);
 
   unique_fd fd_;
   bool readable_, writable_;
   FdKind kind_;
+  bool carries_fds_;
   std::size_t max_frame_;
   FrameReader reader_;
 };

@@ -14,6 +14,7 @@
 
 #include <kin/codec.hpp>
 #include <kin/runtime/deadline.hpp>
+#include <kin/runtime/handover.hpp>
 #include <kin/runtime/syscall.hpp>
 
 #include <chrono>
@@ -73,6 +74,9 @@ class FrameReader {
   enum class ReadAhead { buffered, exact };
 
   explicit FrameReader(std::size_t max_frame = kDefaultMaxFrame) noexcept : max_frame_(max_frame) {}
+  /// Reads with recvmsg() and keeps the fds that arrive (SCM_RIGHTS), for take_fds(). For an
+  /// AF_UNIX socket whose frames may carry kin objects; a plain read() would drop them.
+  void carry_fds(bool on) noexcept { carry_fds_ = on; }
   /// Reads what is available without blocking. Returns false at EOF (then `at_boundary()`
   /// tells whether the stream ended cleanly); throws ProtocolError for an oversized length.
   bool read_some(int fd);
@@ -93,6 +97,12 @@ class FrameReader {
     return {data_.get() + begin_ + kFrameHeaderSize, len};
   }
   void drop(std::size_t len) noexcept;
+  /// The fds that were sent with the front frame (complete_frame() returned `len`); call before
+  /// drop(). `truncated` is set when the kernel cut some off (more than kMaxFdsPerMessage).
+  /// Fds of frames dropped unclaimed are closed, never leaked.
+  [[nodiscard]] std::vector<unique_fd> take_fds(std::size_t len, bool& truncated) {
+    return fds_.take(consumed_, consumed_ + kFrameHeaderSize + len, truncated);
+  }
 
   /// Blocks until a complete frame is buffered; false when `deadline` passes first (a partial
   /// frame stays buffered for the next call). EOFError when the peer closed at a frame
@@ -102,10 +112,12 @@ class FrameReader {
   /// after at least one byte arrived. EOF as for fill_frame.
   bool fill_once(int fd, const Deadline& deadline, ReadAhead mode);
 
-  /// Forgets everything buffered.
+  /// Forgets everything buffered (and closes any fds that came with it).
   void clear() noexcept;
 
  private:
+  // One read(), or one recvmsg() that records the fds it brought (carry_fds).
+  ssize_t read_into(int fd, std::byte* p, std::size_t n);
   // Room for `want` more bytes at end_ (moves the unread bytes to the front or reallocates).
   std::byte* room(std::size_t want);
   [[nodiscard]] std::span<const std::byte, kFrameHeaderSize> header() const noexcept {
@@ -117,6 +129,9 @@ class FrameReader {
   // it), so a 64 KiB read-ahead costs no memset.
   std::unique_ptr<std::byte[]> data_;
   std::size_t capacity_ = 0, begin_ = 0, end_ = 0;
+  std::uint64_t consumed_ = 0;  // the stream offset of data_[begin_]
+  bool carry_fds_ = false;
+  ReceivedFds fds_;
 };
 
 /// Encodes `x` as one frame and writes it.
