@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "supervisor_test_util.hpp"
+
 #include "sanitizer_limits.hpp"
 
 #include <signal.h>
@@ -30,63 +32,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Collects the supervisor's log lines (one per event).
-struct Log {
-  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
-  std::shared_ptr<std::vector<std::string>> lines = std::make_shared<std::vector<std::string>>();
-  std::function<void(const std::string&)> sink() {
-    return [mu = mu, lines = lines](const std::string& l) {
-      std::lock_guard lk(*mu);
-      lines->push_back(l);
-    };
-  }
-  int count(const std::string& needle) {
-    std::lock_guard lk(*mu);
-    int n = 0;
-    for (auto& l : *lines) n += l.find(needle) != std::string::npos;
-    return n;
-  }
-  std::vector<std::string> all() {
-    std::lock_guard lk(*mu);
-    return *lines;
-  }
-};
-
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds bound = 10s) {
-  auto end = std::chrono::steady_clock::now() + bound;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
-kin::ChildInfo info(kin::Supervisor& sup, const std::string& id) {
-  for (auto& c : sup.which_children())
-    if (c.id == id) return c;
-  return {};
-}
-
-bool has_child(kin::Supervisor& sup, const std::string& id) {
-  for (auto& c : sup.which_children())
-    if (c.id == id) return true;
-  return false;
-}
-
-// Running and different from `old`: the replacement is up.
-bool replaced(kin::Supervisor& sup, const std::string& id, pid_t old) {
-  auto c = info(sup, id);
-  return c.state == kin::ChildState::running && c.pid > 0 && c.pid != old;
-}
-
-// Gone or a zombie that is not ours (PID 1 reaps it in its own time).
-bool not_running(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return true;
-  auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
-}
+// The helpers the supervisor tests share (tests/unit/supervisor_test_util.hpp).
+using kin_sup_test::eventually;
+using kin_sup_test::has_child;
+using kin_sup_test::info;
+using kin_sup_test::Log;
+using kin_sup_test::not_running;
+using kin_sup_test::replaced;
 
 bool exists(pid_t pid) { return fs::exists("/proc/" + std::to_string(pid)); }
 
