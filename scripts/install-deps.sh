@@ -11,11 +11,15 @@
 #   clang libclang-rt-14-dev   libFuzzer and the sanitizer runtimes for clang (make fuzz)
 #   python3               the Python peers of `make bench`
 #   libcli11-dev          the `kin` command's argument parsing (cli/)
+#   libtomlplusplus-dev   `kin supervise`'s services.toml (services/)
+#   nlohmann-json3-dev    `kin ctl status --json` and the dashboard's /api (services/)
+#   chromium chromium-driver   the dashboard's browser test (headless, driven over WebDriver)
 set -euo pipefail
 
 PACKAGES=(
   libcaf-dev libboost-dev googletest libgtest-dev libbenchmark-dev libssl-dev
   cmake ninja-build make g++ gcc clang libclang-rt-14-dev python3 libcli11-dev
+  libtomlplusplus-dev nlohmann-json3-dev chromium chromium-driver
 )
 # `install-deps.sh bench` (make bench) adds supervisor and s6: the OS supervisors that
 # ../shared/bench-peers/supervisor_restart.sh measures kin's supervisor against.
