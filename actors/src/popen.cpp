@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 namespace kin {
 
@@ -30,7 +31,7 @@ namespace {
 using namespace std::chrono;
 
 // What the child reports through the CLOEXEC error pipe when it cannot exec.
-enum Stage : int { stage_dup = 1, stage_chdir = 2, stage_exec = 3 };
+enum Stage : int { stage_dup = 1, stage_chdir = 2, stage_exec = 3, stage_setsid = 4, stage_setpgid = 5 };
 struct ChildError {
   int stage;
   int err;
@@ -47,9 +48,9 @@ struct KernelSigaction {
 // The child runs only raw system calls: it is created with a raw clone (no atfork handlers) and
 // must not touch locks that another parent thread may have held at the clone, including the
 // sanitizers' interceptors.
-[[noreturn]] void child_exec(int in, int out, int err, bool merge, const char* cwd,
-                             const std::vector<const char*>& candidates, char* const* argv,
-                             char* const* envp, int errfd) {
+[[noreturn]] void child_exec(int in, int out, int err, bool merge, bool new_session, pid_t pgid,
+                             const char* cwd, const std::vector<const char*>& candidates,
+                             char* const* argv, char* const* envp, int errfd) {
   auto fail = [&](int stage, int e) {
     ChildError ce{stage, e};
     ::syscall(SYS_write, errfd, &ce, sizeof ce);
@@ -69,6 +70,11 @@ struct KernelSigaction {
   } else if (err >= 0 && ::syscall(SYS_dup3, err, 2, 0) < 0) {
     fail(stage_dup, errno);
   }
+  // Python's order: the session first, then the group (setpgid in a new session's leader is
+  // EPERM there too). Both happen before the parent's constructor returns (it waits for the
+  // exec), so a group signal right after the start already reaches the child.
+  if (new_session && ::syscall(SYS_setsid) < 0) fail(stage_setsid, errno);
+  if (pgid >= 0 && ::syscall(SYS_setpgid, 0, pgid) < 0) fail(stage_setpgid, errno);
   // Everything above stdio closes at exec (including the error pipe on success).
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
   if (cwd != nullptr && ::syscall(SYS_chdir, cwd) < 0) fail(stage_chdir, errno);
@@ -93,6 +99,8 @@ void lift_above_stdio(unique_fd& fd) {
 
 }  // namespace
 
+Redirect::Redirect(unique_fd fd) : kind_(Kind::owned), owned_(std::make_shared<unique_fd>(std::move(fd))) {}
+
 Popen::Popen(std::vector<std::string> args, PopenOptions options)
     : args_(std::move(args)), state_(std::make_shared<detail::ChildState>()) {
   if (args_.empty()) throw ValueError("kin::Popen: args must not be empty");
@@ -109,6 +117,14 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
   }
   if (options.stdin_ == Stdio::stdout_ || options.stdout_ == Stdio::stdout_)
     throw ValueError("kin::Popen: kin::stdout_ is only valid for stderr_");
+  for (const Redirect* r : {&options.stdin_, &options.stdout_, &options.stderr_}) {
+    if (r->kind_ == Redirect::Kind::fd && r->fd_ < 0) throw ValueError("kin::Popen: kin::Fd needs an open fd (>= 0)");
+    if (r->kind_ == Redirect::Kind::file && has_nul(r->file_.path)) throw ValueError("kin::Popen: embedded null byte in a file name");
+    if (r->kind_ == Redirect::Kind::owned && !(r->owned_ && *r->owned_))
+      throw ValueError("kin::Popen: the handed-over pipe end is closed (a child has started with it already)");
+  }
+  if (options.process_group && *options.process_group < 0)
+    throw ValueError("kin::Popen: process_group must be 0 (a new group) or a group id");
 
   detail::Runtime::get().ensure_started();  // it will reap the child: it must exist first
   // Everything the child needs is built before the clone: the child must not allocate.
@@ -157,27 +173,28 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
     return null_fd.get();
   };
   auto dup_of = [](int fd) { return unique_fd{detail::check(::fcntl(fd, F_DUPFD_CLOEXEC, 3), "fcntl(F_DUPFD_CLOEXEC)")}; };
-  if (options.stdin_ == Stdio::pipe) {
+  // The child's end of one stream (invalid: inherit it); a pipe's other end goes to `parent`.
+  auto child_end = [&](const Redirect& r, bool input, unique_fd& parent) -> unique_fd {
+    switch (r.kind_) {
+      case Redirect::Kind::fd: return dup_of(r.fd_);
+      case Redirect::Kind::owned: return dup_of(r.owned_->get());
+      case Redirect::Kind::file: {
+        int flags = input ? O_RDONLY : O_WRONLY | O_CREAT | (r.file_.append ? O_APPEND : O_TRUNC);
+        int fd = ::open(r.file_.path.c_str(), flags | O_CLOEXEC, 0666);
+        if (fd < 0) throw OSError(errno, "open(" + r.file_.path + ")");
+        return unique_fd{fd};
+      }
+      case Redirect::Kind::stdio: break;
+    }
+    if (r.stdio_ == Stdio::devnull) return dup_of(open_null());
+    if (r.stdio_ != Stdio::pipe) return {};
     auto p = detail::make_pipe();
-    child_in = std::move(p.read);
-    stdin_ = std::move(p.write);
-  } else if (options.stdin_ == Stdio::devnull) {
-    child_in = dup_of(open_null());
-  }
-  if (options.stdout_ == Stdio::pipe) {
-    auto p = detail::make_pipe();
-    child_out = std::move(p.write);
-    stdout_ = std::move(p.read);
-  } else if (options.stdout_ == Stdio::devnull) {
-    child_out = dup_of(open_null());
-  }
-  if (options.stderr_ == Stdio::pipe) {
-    auto p = detail::make_pipe();
-    child_err = std::move(p.write);
-    stderr_ = std::move(p.read);
-  } else if (options.stderr_ == Stdio::devnull) {
-    child_err = dup_of(open_null());
-  }
+    parent = std::move(input ? p.write : p.read);
+    return std::move(input ? p.read : p.write);
+  };
+  child_in = child_end(options.stdin_, true, stdin_);
+  child_out = child_end(options.stdout_, false, stdout_);
+  child_err = child_end(options.stderr_, false, stderr_);
   lift_above_stdio(child_in);
   lift_above_stdio(child_out);
   lift_above_stdio(child_err);
@@ -194,7 +211,8 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
                       nullptr, nullptr);
   if (rc == 0)
     child_exec(child_in.get(), child_out.get(), child_err.get(), options.stderr_ == Stdio::stdout_,
-               cwd, candidates, argv.data(), env_ptr, errpipe.write.get());
+               options.start_new_session, options.process_group.value_or(-1), cwd, candidates,
+               argv.data(), env_ptr, errpipe.write.get());
   if (rc < 0) detail::throw_errno("clone(CLONE_PIDFD)");
   pid_ = static_cast<pid_t>(rc);
   state_->pid = pid_;
@@ -214,6 +232,11 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
   }
   if (got == 0) {  // the exec closed the error pipe: the program runs
     detail::watch_child(state_);
+    leads_group_ = options.start_new_session || options.process_group == 0;
+    // A handed-over pipe end now lives in the child only: EOF and SIGPIPE work along the
+    // pipeline (every copy of the options shares it).
+    for (Redirect* r : {&options.stdin_, &options.stdout_, &options.stderr_})
+      if (r->kind_ == Redirect::Kind::owned) r->owned_->reset();
     return;
   }
   detail::wait_child(*state_, detail::Deadline::never());  // it has exited with 127: reap it first
@@ -224,6 +247,8 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
   switch (ce.stage) {
     case stage_chdir: throw OSError(ce.err, "chdir(" + *options.cwd + ")");
     case stage_dup: throw OSError(ce.err, "dup3 (child stdio)");
+    case stage_setsid: throw OSError(ce.err, "setsid()");
+    case stage_setpgid: throw OSError(ce.err, "setpgid(0, " + std::to_string(*options.process_group) + ")");
     default: throw OSError(ce.err, "execve(" + prog + ")");
   }
 }
@@ -267,8 +292,7 @@ int Popen::wait() { return wait_for(std::nullopt); }
 
 int Popen::wait_for(std::optional<nanoseconds> timeout) {
   check_moved();
-  if (!detail::wait_child(*state_, detail::Deadline::from(timeout)))
-    throw TimeoutError("kin::Popen::wait: " + args_[0] + " still running after the timeout");
+  if (!detail::wait_child(*state_, detail::Deadline::from(timeout))) throw TimeoutExpired(args_, *timeout);
   return *returncode();
 }
 
@@ -276,6 +300,32 @@ void Popen::send_signal(int sig) {
   if (!state_) return;
   // After the exit (zombie) the signal is discarded; after the reap it is not sent at all.
   detail::signal_child(*state_, sig);
+}
+
+void Popen::send_signal_to_group(int sig) {
+  check_moved();
+  if (!leads_group_)
+    throw ValueError("kin::Popen::send_signal_to_group: the child leads no process group (start_new_session, process_group = 0)");
+  // pid_ > 0 always holds here; the check keeps kill(0)/kill(-1) (our own group, everyone)
+  // out of reach. Under the state's mutex the child cannot be reaped meanwhile.
+  if (pid_ <= 0) return;
+  std::lock_guard g{state_->mu};
+  if (::kill(-pid_, sig) < 0 && errno != ESRCH) detail::throw_errno("killpg");
+}
+
+Redirect Popen::stdout_stream() {
+  if (!stdout_) throw ValueError("kin::Popen::stdout_stream: stdout_ is not a pipe (or was handed over)");
+  return Redirect{std::move(stdout_)};
+}
+
+Redirect Popen::stderr_stream() {
+  if (!stderr_) throw ValueError("kin::Popen::stderr_stream: stderr_ is not a pipe (or was handed over)");
+  return Redirect{std::move(stderr_)};
+}
+
+Redirect Popen::stdin_stream() {
+  if (!stdin_) throw ValueError("kin::Popen::stdin_stream: stdin_ is not a pipe (or was handed over)");
+  return Redirect{std::move(stdin_)};
 }
 
 void Popen::terminate() { send_signal(SIGTERM); }
@@ -314,7 +364,8 @@ CommunicateResult Popen::communicate_for(const std::string& input, std::optional
       fds[n] = {stderr_.get(), POLLIN, 0};
       owners[n++] = &stderr_;
     }
-    if (deadline.expired()) throw TimeoutError("kin::Popen::communicate: " + args_[0] + " still running after the timeout");
+    // What was read so far travels with the error and stays here for the next call (Python).
+    if (deadline.expired()) throw TimeoutExpired(args_, *timeout, out_, err_);
     int rc = ::poll(fds, n, deadline.poll_ms());
     if (rc < 0) {
       if (errno == EINTR) continue;
@@ -347,8 +398,7 @@ CommunicateResult Popen::communicate_for(const std::string& input, std::optional
       }
     }
   }
-  if (!detail::wait_child(*state_, deadline))
-    throw TimeoutError("kin::Popen::communicate: " + args_[0] + " still running after the timeout");
+  if (!detail::wait_child(*state_, deadline)) throw TimeoutExpired(args_, *timeout, out_, err_);
   communicating_ = false;
   return {std::move(out_), std::move(err_)};
 }

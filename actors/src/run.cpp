@@ -1,7 +1,8 @@
 #include <kin/run.hpp>
 
+#include <signal.h>
+
 #include <chrono>
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -21,33 +22,45 @@ CompletedProcess run(std::vector<std::string> args, RunOptions options) {
     if (options.stdin_ != Stdio::inherit) throw ValueError("kin::run: stdin_ and input may not both be used");
     options.stdin_ = Stdio::pipe;
   }
-  Popen p{args, PopenOptions{.stdin_ = options.stdin_,
-                             .stdout_ = options.stdout_,
-                             .stderr_ = options.stderr_,
+  // The default group of its own only when a timeout may have to kill it: without one the
+  // child keeps the terminal's foreground group (Ctrl-C, reading the terminal), as in Python.
+  std::optional<pid_t> group = options.process_group;
+  if (options.timeout && options.timeout_kills_group && !options.start_new_session && !group) group = 0;
+  Popen p{args, PopenOptions{.stdin_ = std::move(options.stdin_),
+                             .stdout_ = std::move(options.stdout_),
+                             .stderr_ = std::move(options.stderr_),
                              .cwd = std::move(options.cwd),
-                             .env = std::move(options.env)}};
+                             .env = std::move(options.env),
+                             .start_new_session = options.start_new_session,
+                             .process_group = group}};
+  // Python kills only the child; kin kills the group it leads, grandchildren included, so none
+  // is left behind holding the pipes or running on. SIGKILL to the pidfd as well: the child may
+  // have moved to another group.
+  auto kill_and_reap = [&p] {
+    if (p.leads_group()) p.send_signal_to_group(SIGKILL);
+    p.kill();
+    p.wait();
+  };
   const std::string input = options.input.value_or(std::string{});
   CommunicateResult res;
   if (options.timeout) {
     try {
       res = p.communicate(input, *options.timeout);
-    } catch (const TimeoutError&) {
-      // Python's run kills the child and reaps it before re-raising. Unlike Python it does not
-      // drain the pipes first: a grandchild holding them open would block that drain.
-      p.kill();
-      p.wait();
-      std::string cmd;
-      for (const auto& a : args) cmd += (cmd.empty() ? "'" : ", '") + a + "'";
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", std::chrono::duration<double>(*options.timeout).count());
-      throw TimeoutError("Command '[" + cmd + "]' timed out after " + secs + " seconds");
+    } catch (const TimeoutExpired& e) {
+      // Python's run kills the child and reaps it before re-raising, with the output read so
+      // far (POSIX). Like Python it does not drain the pipes afterwards: a grandchild outside
+      // the group holding them would block that drain.
+      kill_and_reap();
+      throw TimeoutExpired(std::move(args), *options.timeout, e.output(), e.stderr_output());
+    } catch (...) {
+      kill_and_reap();
+      throw;
     }
   } else {
     try {
       res = p.communicate(input);
     } catch (...) {
-      p.kill();
-      p.wait();
+      kill_and_reap();
       throw;
     }
   }

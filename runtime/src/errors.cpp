@@ -1,5 +1,6 @@
 #include <kin/errors.hpp>
 
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -25,14 +26,32 @@ WorkerLost::WorkerLost(pid_t pid, ExitStatus status, const std::string& what)
     : Error(what), pid_(pid), status_(status) {}
 
 namespace {
-std::string called_process_message(int rc, const std::vector<std::string>& cmd) {
+// Python's str() of the argv list: "Command '['sleep', '10']' ".
+std::string command_prefix(const std::vector<std::string>& cmd) {
   std::string args;
   for (const auto& a : cmd) args += (args.empty() ? "'" : ", '") + a + "'";
-  std::string what = "Command '[" + args + "]' ";
+  return "Command '[" + args + "]' ";
+}
+
+std::string called_process_message(int rc, const std::vector<std::string>& cmd) {
+  std::string what = command_prefix(cmd);
   if (rc < 0) return what + "died with signal " + std::to_string(-rc) + ".";
   return what + "returned non-zero exit status " + std::to_string(rc) + ".";
 }
+std::string timeout_message(const std::vector<std::string>& cmd, std::chrono::nanoseconds timeout) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", std::chrono::duration<double>(timeout).count());
+  return command_prefix(cmd) + "timed out after " + secs + " seconds";
+}
 }  // namespace
+
+TimeoutExpired::TimeoutExpired(std::vector<std::string> cmd, std::chrono::nanoseconds timeout,
+                               std::string output, std::string stderr_output)
+    : TimeoutError(timeout_message(cmd, timeout)),
+      cmd_(std::move(cmd)),
+      timeout_(timeout),
+      output_(std::move(output)),
+      stderr_(std::move(stderr_output)) {}
 
 CalledProcessError::CalledProcessError(int returncode, std::vector<std::string> cmd,
                                        std::string output, std::string stderr_output)

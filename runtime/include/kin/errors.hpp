@@ -4,6 +4,7 @@
 
 #include <kin/exit_status.hpp>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -56,6 +57,26 @@ class ShutDown : public Error {
 class TimeoutError : public Error {
  public:
   using Error::Error;
+};
+
+/// A program started by kin::Popen or kin::run outlived its timeout (Python's
+/// subprocess.TimeoutExpired): its argv, the timeout, and what it had written to its captured
+/// stdout and stderr by then. what() is Python's: "Command '['sleep', '10']' timed out after
+/// 0.2 seconds".
+class TimeoutExpired : public TimeoutError {
+ public:
+  TimeoutExpired(std::vector<std::string> cmd, std::chrono::nanoseconds timeout,
+                 std::string output = {}, std::string stderr_output = {});
+  [[nodiscard]] const std::vector<std::string>& cmd() const noexcept { return cmd_; }
+  [[nodiscard]] std::chrono::nanoseconds timeout() const noexcept { return timeout_; }
+  [[nodiscard]] const std::string& output() const noexcept { return output_; }
+  [[nodiscard]] const std::string& stderr_output() const noexcept { return stderr_; }
+
+ private:
+  std::vector<std::string> cmd_;
+  std::chrono::nanoseconds timeout_;
+  std::string output_;
+  std::string stderr_;
 };
 
 /// The peer closed cleanly: nothing more will ever arrive.
