@@ -3,6 +3,7 @@
 #
 #   make run [EXAMPLE=name] [ARGS="..."]   build and run an example (default: producer_consumer)
 #   make test                              build with -Werror, run the whole test suite
+#   make services                          run examples/services/services.toml under kin supervise
 #   make asan / make tsan                  the same tests under ASan+UBSan / TSan
 #   make release-check                     build everything as users do (Release, -O3), -Werror
 #   make fuzz [FUZZ_SECONDS=60]            build and run every libFuzzer target (clang)
@@ -57,7 +58,7 @@ TSAN_OPTIONS  ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1:die_after_f
 LSAN_OPTIONS  ?= suppressions=$(CURDIR)/tests/sanitizers/lsan.supp
 SAN_ENV := ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' LSAN_OPTIONS='$(LSAN_OPTIONS)' TSAN_OPTIONS='$(TSAN_OPTIONS)'
 
-.PHONY: help deps run test asan tsan release-check fuzz bench clean
+.PHONY: help deps run services test asan tsan release-check fuzz bench clean
 
 help:
 	@grep -E '^#   make ' Makefile | sed 's/^# *//'
@@ -71,6 +72,14 @@ run: deps
 	  cmake --build $(BUILD_DIR) -j $(JOBS) --target "$$name"; \
 	  echo "make run: $(BUILD_DIR)/examples/$$name $(ARGS)"; \
 	  $(BUILD_DIR)/examples/$$name $(ARGS)
+
+# The README's second quick start: a producer/consumer system under `kin supervise` (Ctrl-C
+# stops it; `kin ctl -c examples/services/services.toml status` from another terminal).
+services: deps
+	@scripts/configure.sh $(BUILD_DIR) $(MAIN_CONFIG)
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kin_cli services_demo
+	PATH="$(CURDIR)/$(BUILD_DIR)/examples:$(CURDIR)/$(BUILD_DIR)/cli:$$PATH" \
+	  $(BUILD_DIR)/cli/kin supervise examples/services/services.toml $(ARGS)
 
 test: deps
 	@scripts/configure.sh $(BUILD_DIR) $(MAIN_CONFIG)

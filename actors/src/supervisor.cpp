@@ -15,11 +15,15 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -122,6 +126,10 @@ struct Child {
   milliseconds next_delay{0};
   unique_fd ready_fd;       // our end of the notify socket or readiness pipe
   Runtime::Id ready_watch = 0;
+  unique_fd probe_fd;       // ReadyBy::tcp/http: the socket of the current attempt
+  std::unique_ptr<ChildRun> probe_run;  // ReadyBy::exec: the running probe (destroying it kills it)
+  bool probe_sent = false;  // ReadyBy::http: the request went out; reading the status line
+  std::string probe_buf;
   bool dynamic = false;     // made from the simple_one_for_one template
 };
 
@@ -173,6 +181,80 @@ struct SupState {
 using Self = caf::stateful_actor<SupState>;
 
 std::atomic<std::uint64_t> notify_names{0};
+
+// Where ReadyBy::tcp/http connect: a numeric address (no resolver, which could block).
+struct ProbeTarget {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string host;  // for the Host header
+  std::string path = "/";
+};
+
+bool numeric_address(const std::string& host, int port, ProbeTarget& t) {
+  if (port <= 0 || port > 65535) return false;
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&t.addr);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&t.addr);
+  if (::inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<std::uint16_t>(port));
+    t.len = sizeof(sockaddr_in);
+    return true;
+  }
+  if (::inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    t.len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+// http://HOST[:PORT][/PATH] with HOST localhost, 127.x.y.z or [::1]; nullopt otherwise.
+std::optional<ProbeTarget> parse_loopback_url(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.compare(0, scheme.size(), scheme) != 0) return std::nullopt;
+  std::string rest = url.substr(scheme.size());
+  ProbeTarget t;
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) {
+    t.path = rest.substr(slash);
+    rest.resize(slash);
+  }
+  std::string host;
+  std::string port = "80";
+  if (!rest.empty() && rest[0] == '[') {
+    auto close = rest.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size()) {
+      if (rest[close + 1] != ':') return std::nullopt;
+      port = rest.substr(close + 2);
+    }
+  } else {
+    auto colon = rest.find(':');
+    host = rest.substr(0, colon);
+    if (colon != std::string::npos) port = rest.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  t.host = host;
+  if (host == "localhost") host = "127.0.0.1";
+  if (!numeric_address(host, std::stoi(port), t)) return std::nullopt;
+  if (t.addr.ss_family == AF_INET) {
+    auto a = ntohl(reinterpret_cast<sockaddr_in*>(&t.addr)->sin_addr.s_addr);
+    if ((a >> 24) != 127) return std::nullopt;
+  } else if (!IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<sockaddr_in6*>(&t.addr)->sin6_addr)) {
+    return std::nullopt;
+  }
+  if (t.host.find(':') != std::string::npos) t.host = "[" + t.host + "]";
+  return t;
+}
+
+std::optional<ProbeTarget> probe_target(const kin::Readiness& rd) {
+  if (rd.by == ReadyBy::http) return parse_loopback_url(rd.url);
+  ProbeTarget t;
+  if (!numeric_address(rd.host, rd.port, t)) return std::nullopt;
+  return t;
+}
 
 class Sup {
  public:
@@ -245,6 +327,17 @@ class Sup {
         return value_error("kin::ChildSpec \"" + s.id + "\": fd readiness needs a program and an fd >= 3");
       if (s.readiness.timeout <= milliseconds{0})
         return value_error("kin::ChildSpec \"" + s.id + "\": readiness timeout must be positive");
+      if (s.readiness.by == ReadyBy::exec &&
+          (s.readiness.probe.empty() || find_program(s.readiness.probe[0]).empty()))
+        return value_error("kin::ChildSpec \"" + s.id + "\": exec readiness needs a probe command that exists");
+      if (s.readiness.by == ReadyBy::tcp && !probe_target(s.readiness))
+        return value_error("kin::ChildSpec \"" + s.id + "\": tcp readiness needs a numeric host and a port in 1..65535");
+      if (s.readiness.by == ReadyBy::http && !probe_target(s.readiness))
+        return value_error("kin::ChildSpec \"" + s.id +
+                           "\": http readiness needs a url http://HOST:PORT/PATH with a loopback HOST, not \"" +
+                           s.readiness.url + "\"");
+      if (s.readiness.by >= ReadyBy::tcp && s.readiness.interval <= milliseconds{0})
+        return value_error("kin::ChildSpec \"" + s.id + "\": readiness interval must be positive");
     }
     return std::nullopt;
   }
@@ -304,6 +397,10 @@ class Sup {
     if (c->ready_watch) Runtime::get().unwatch_fd(c->ready_watch);
     c->ready_watch = 0;
     c->ready_fd.reset();
+    c->probe_fd.reset();
+    c->probe_sent = false;
+    c->probe_buf.clear();
+    c->probe_run.reset();
   }
 
   void watch_ready(Child* c, bool notify) {
@@ -382,6 +479,7 @@ class Sup {
       if (c->ready_fd) watch_ready(c, rd.by == ReadyBy::notify);
       if (rd.by != ReadyBy::started)
         self_->delayed_send(self_, rd.timeout, ready_timeout_atom::value, c->spec.id, c->gen);
+      if (rd.by >= ReadyBy::tcp) self_->send(self_, probe_atom::value, c->spec.id, c->gen);
       wait_for(std::move(op), c->gen);
       return;
     }
@@ -735,6 +833,85 @@ class Sup {
     watch_ready(c, true);
   }
 
+  // One step of a tcp/http readiness attempt. Every call is non-blocking; a step that cannot
+  // finish yet (connect in progress, no answer yet) is taken again after `interval`.
+  void on_probe(const std::string& id, std::uint64_t gen) {
+    Child* c = find(id);
+    if (!c || c->gen != gen || c->state != State::starting) return;
+    const auto& rd = c->spec.readiness;
+    auto again = [&] { self_->delayed_send(self_, rd.interval, probe_atom::value, id, gen); };
+    auto retry = [&] {
+      c->probe_fd.reset();
+      c->probe_sent = false;
+      c->probe_buf.clear();
+      again();
+    };
+    if (rd.by == ReadyBy::exec) {
+      if (c->probe_run) return;  // one probe at a time
+      StartContext ctx;
+      ctx.sys = st_.sys;
+      ctx.supervisor = caf::actor_cast<caf::actor>(self_);
+      ctx.id = id;
+      ctx.generation = gen;
+      ctx.probe = true;
+      try {
+        c->probe_run = start_program_run(ctx, rd.probe, {});
+      } catch (const std::exception&) {
+        return again();  // the probe could not start this time (fork, exec)
+      }
+      return;
+    }
+    auto target = probe_target(rd);
+    if (!target) return;  // check_spec refused it
+    if (!c->probe_fd) {
+      unique_fd s(::socket(target->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      if (!s) return again();
+      int r = ::connect(s.get(), reinterpret_cast<const sockaddr*>(&target->addr), target->len);
+      if (r != 0 && errno != EINPROGRESS) return again();
+      c->probe_fd = std::move(s);
+    }
+    if (!c->probe_sent) {
+      pollfd p{c->probe_fd.get(), POLLOUT, 0};
+      if (::poll(&p, 1, 0) == 0) return again();  // still connecting
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(c->probe_fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return retry();
+      if (rd.by == ReadyBy::tcp) return became_ready(c);
+      const std::string req = "GET " + target->path + " HTTP/1.0\r\nHost: " + target->host + "\r\n\r\n";
+      if (::send(c->probe_fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+        return retry();
+      c->probe_sent = true;
+    }
+    char buf[512];
+    for (;;) {
+      auto n = ::recv(c->probe_fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        c->probe_buf.append(buf, static_cast<std::size_t>(n));
+        if (c->probe_buf.find('\n') != std::string::npos || c->probe_buf.size() > 4096) break;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return again();
+      break;  // EOF or an error: judge what came
+    }
+    // "HTTP/1.x NNN ..."
+    const auto& b = c->probe_buf;
+    auto sp = b.find(' ');
+    if (b.compare(0, 5, "HTTP/") == 0 && sp != std::string::npos && sp + 3 < b.size() && b[sp + 1] == '2' &&
+        std::isdigit(static_cast<unsigned char>(b[sp + 2])) && std::isdigit(static_cast<unsigned char>(b[sp + 3])))
+      return became_ready(c);
+    retry();
+  }
+
+  void on_probe_done(const std::string& id, std::uint64_t gen) {
+    Child* c = find(id);
+    if (!c || c->gen != gen || !c->probe_run) return;
+    auto status = c->probe_run->collect();
+    c->probe_run.reset();
+    if (c->state != State::starting) return;
+    if (status && status->success()) return became_ready(c);
+    self_->delayed_send(self_, c->spec.readiness.interval, probe_atom::value, id, gen);
+  }
+
   void on_ready_fd(const std::string& id, std::uint64_t gen) {
     Child* c = find(id);
     if (!c || c->gen != gen || !c->ready_fd) return;
@@ -814,7 +991,9 @@ caf::behavior supervisor_actor(Self* self, SupervisorOptions opt, std::vector<Ch
         Child* c = s.find(id);
         if (!c || c->gen != gen || !c->run) return;
         auto status = c->run->collect();
-        const bool abnormal = !status || !status->success();
+        const auto& ok = c->spec.success_exit_codes;
+        const bool abnormal =
+            !status || !status->code() || std::find(ok.begin(), ok.end(), *status->code()) == ok.end();
         s.on_exit(c, status, status ? status->str() : std::string("ended"), abnormal);
       },
       [self](ready_atom, const std::string& id, std::uint64_t gen) {
@@ -823,6 +1002,8 @@ caf::behavior supervisor_actor(Self* self, SupervisorOptions opt, std::vector<Ch
       },
       [self](notify_atom, const std::string& id, std::uint64_t gen) { Sup(self).on_notify(id, gen); },
       [self](ready_fd_atom, const std::string& id, std::uint64_t gen) { Sup(self).on_ready_fd(id, gen); },
+      [self](probe_atom, const std::string& id, std::uint64_t gen) { Sup(self).on_probe(id, gen); },
+      [self](probe_done_atom, const std::string& id, std::uint64_t gen) { Sup(self).on_probe_done(id, gen); },
       [self](ready_timeout_atom, const std::string& id, std::uint64_t gen) {
         Sup s(self);
         Child* c = s.find(id);

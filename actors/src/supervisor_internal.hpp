@@ -15,4 +15,6 @@ using kill_timeout_atom = caf::atom_constant<caf::atom("kkilltmo")>;
 using backoff_atom = caf::atom_constant<caf::atom("kbackoff")>;
 using delay_atom = caf::atom_constant<caf::atom("kdelay")>;
 using reap_atom = caf::atom_constant<caf::atom("kreap")>;
+using probe_done_atom = caf::atom_constant<caf::atom("kprobed")>;  // (id, gen): the exec probe ended
+using probe_atom = caf::atom_constant<caf::atom("kprobe")>;     // (id, gen): try tcp/http readiness again
 }  // namespace kin::detail

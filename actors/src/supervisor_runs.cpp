@@ -23,9 +23,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
 
 extern char** environ;
 
@@ -164,6 +168,83 @@ unique_fd open_output(const std::string& path) {
   return unique_fd(fd);
 }
 
+// ProgramOptions::rotation: the program writes into a pipe; the runtime thread reads it
+// (non-blocking, one watch at a time) and appends to `path`, rotating it by size. The pump
+// owns itself through its watch callback and ends at EOF, when every holder of the write end
+// (the program, its grandchildren) is gone; nothing of it waits for the supervisor.
+class LogPump : public std::enable_shared_from_this<LogPump> {
+ public:
+  LogPump(unique_fd r, std::string path, LogRotation rot) : r_(std::move(r)), path_(std::move(path)), rot_(rot) {
+    reopen();
+  }
+  void arm() {
+    auto me = shared_from_this();
+    Runtime::get().watch_fd(r_.get(), Readiness::read, [me] { me->drain(); });
+  }
+
+ private:
+  void drain() {
+    char buf[65536];
+    for (;;) {
+      auto n = ::read(r_.get(), buf, sizeof buf);
+      if (n > 0) {
+        write(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return arm();
+      r_.reset();  // EOF (or an error): the pump ends with this callback
+      out_.reset();
+      return;
+    }
+  }
+  void write(const char* p, std::size_t n) {
+    while (n > 0) {
+      if (size_ > 0 && size_ + n > rot_.max_bytes) rotate();
+      std::size_t k = std::min<std::uint64_t>(n, rot_.max_bytes > size_ ? rot_.max_bytes - size_ : n);
+      if (!out_) return;  // the file cannot be opened: the output is dropped, the program goes on
+      auto w = ::write(out_.get(), p, k);
+      if (w <= 0) return;
+      size_ += static_cast<std::uint64_t>(w);
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+  }
+  void rotate() {
+    out_.reset();
+    if (rot_.backups <= 0) {
+      ::unlink(path_.c_str());
+    } else {
+      for (int i = rot_.backups - 1; i >= 1; --i)
+        ::rename((path_ + "." + std::to_string(i)).c_str(), (path_ + "." + std::to_string(i + 1)).c_str());
+      ::rename(path_.c_str(), (path_ + ".1").c_str());
+    }
+    reopen();
+  }
+  void reopen() {
+    out_ = unique_fd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    struct stat st{};
+    size_ = out_ && ::fstat(out_.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  }
+
+  unique_fd r_;
+  unique_fd out_;
+  std::string path_;
+  LogRotation rot_;
+  std::uint64_t size_ = 0;
+};
+
+// The write end for the program; the pump starts reading once the program is forked.
+unique_fd rotated_output(const std::string& path, const LogRotation& rot, std::vector<std::shared_ptr<LogPump>>& pumps) {
+  if (rot.max_bytes == 0 || rot.backups < 0) throw ValueError("kin::program: LogRotation needs max_bytes > 0, backups >= 0");
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw OSError(errno, "pipe2");
+  unique_fd r(p[0]), w(p[1]);
+  ::fcntl(r.get(), F_SETFL, ::fcntl(r.get(), F_GETFL) | O_NONBLOCK);
+  pumps.push_back(std::make_shared<LogPump>(std::move(r), path, rot));
+  return w;
+}
+
 }  // namespace
 
 std::string find_program(const std::string& argv0) {
@@ -230,7 +311,18 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
   const int floor = std::max(2, ctx.ready_fd_number);
   unique_fd out, err;
   if (options.stdout_file) out = above(open_output(*options.stdout_file), floor);
-  if (options.stderr_file) err = above(open_output(*options.stderr_file), floor);
+  std::vector<std::shared_ptr<LogPump>> pumps;
+  if (options.rotation) {
+    out.reset();
+    if (options.stdout_file) out = above(rotated_output(*options.stdout_file, *options.rotation, pumps), floor);
+    if (options.stderr_file && !options.stderr_to_stdout)
+      err = above(rotated_output(*options.stderr_file, *options.rotation, pumps), floor);
+  }
+  if (options.stderr_to_stdout) {
+    if (out) err = above(unique_fd(::fcntl(out.get(), F_DUPFD_CLOEXEC, floor + 1)), floor);
+  } else if (options.stderr_file && !err) {
+    err = above(open_output(*options.stderr_file), floor);
+  }
   int ready = -1;
   unique_fd ready_dup;
   if (ctx.ready_fd >= 0) {
@@ -272,6 +364,7 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
     ::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
     if (out && ::dup2(out.get(), 1) < 0) fail(0, errno);
     if (err && ::dup2(err.get(), 2) < 0) fail(0, errno);
+    if (!err && options.stderr_to_stdout && ::dup2(1, 2) < 0) fail(0, errno);
     if (ready >= 0 && ::dup2(ready, ready_number) < 0) fail(0, errno);
     if (cwd && ::chdir(cwd) != 0) fail(1, errno);
     ::execve(path.c_str(), argp.data(), envp.data());
@@ -282,6 +375,7 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
   out.reset();
   err.reset();
   ready_dup.reset();
+  for (auto& p : pumps) p->arm();
 
   auto c = std::make_shared<ChildState>();
   c->pid = pid;
@@ -290,8 +384,11 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
   c->name = ctx.id;
   ::setpgid(pid, pid);  // also done by the child: whichever runs first wins
   watch_child(c);
-  on_child_exit(c, [sup = ctx.supervisor, id = ctx.id, gen = ctx.generation](const ExitStatus&) {
-    caf::anon_send(sup, exited_atom::value, id, gen);
+  on_child_exit(c, [sup = ctx.supervisor, id = ctx.id, gen = ctx.generation, probe = ctx.probe](const ExitStatus&) {
+    if (probe)
+      caf::anon_send(sup, probe_done_atom::value, id, gen);
+    else
+      caf::anon_send(sup, exited_atom::value, id, gen);
   });
   auto run = std::make_unique<ProgramRun>(c);
 

@@ -1,5 +1,8 @@
 // `kin`: the command line face of the runtime. `kin info` prints what this build of kin and
-// this machine offer (the figures a bug report needs).
+// this machine offer (the figures a bug report needs); `kin supervise FILE` runs a
+// services.toml (docs/services.md).
+#include "supervise.hpp"
+
 #include <kin/runtime/framing.hpp>
 #include <kin/version.hpp>
 
@@ -41,7 +44,17 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", kin::version());
   app.require_subcommand(0, 1);
   auto* info = app.add_subcommand("info", "print this build's and this machine's facts");
-  CLI11_PARSE(app, argc, argv);
+  auto* sup = app.add_subcommand("supervise", "run the services of a services.toml in the foreground");
+  std::string file, http;
+  sup->add_option("file", file, "the services.toml")->required();
+  sup->add_option("--http", http, "serve the dashboard on HOST:PORT (loopback unless a token file is set)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;  // LSB: 2 is a bad usage
+  }
+  if (*sup) return kin::cli::supervise(file, http);
   if (*info || app.get_subcommands().empty()) print_info();
   return 0;
 }

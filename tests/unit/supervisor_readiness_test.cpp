@@ -15,11 +15,17 @@
 #include "sanitizer_limits.hpp"
 #include "supervisor_test_util.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -223,6 +229,208 @@ TEST_F(SupervisorReadinessTest, NotifyReadyInKinCodeOrdersTheNextChild) {
   EXPECT_TRUE(eventually([&] { return fs::exists(d / "ok"); }, 5s));
   EXPECT_EQ(info(sup, "kin").state, kin::ChildState::running);
   EXPECT_EQ(log.count("event=ready child=kin"), 1);
+}
+
+// A TCP socket bound to 127.0.0.1 on a port the kernel chose, not yet listening: connect()
+// is refused until listen().
+struct BoundSocket {
+  int fd = -1;
+  int port = 0;
+  BoundSocket() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return;
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~BoundSocket() {
+    if (fd >= 0) ::close(fd);
+  }
+  BoundSocket(const BoundSocket&) = delete;
+  BoundSocket& operator=(const BoundSocket&) = delete;
+};
+
+kin::ChildStart sleep100() { return kin::program({"sleep", "100"}); }
+
+TEST_F(SupervisorReadinessTest, TcpReadinessWaitsUntilThePortListens) {
+  BoundSocket srv;
+  ASSERT_GT(srv.port, 0);
+  std::atomic<bool> listening{false};
+  std::thread t([&] {
+    std::this_thread::sleep_for(400ms);
+    listening = true;
+    ::listen(srv.fd, 8);
+  });
+  kin::Supervisor sup{sys, opts()};
+  sup.start_child({.id = "tcp",
+                   .start = sleep100(),
+                   .shutdown = 2s,
+                   .readiness = {.by = kin::ReadyBy::tcp, .port = srv.port, .interval = 50ms, .timeout = 10s}});
+  EXPECT_TRUE(listening.load());  // start_child returned only once connect could succeed
+  t.join();
+  EXPECT_EQ(info(sup, "tcp").state, kin::ChildState::running);
+  EXPECT_EQ(log.count("event=ready child=tcp"), 1);
+}
+
+TEST_F(SupervisorReadinessTest, TcpReadinessTimesOut) {
+  BoundSocket srv;  // never listens
+  ASSERT_GT(srv.port, 0);
+  kin::Supervisor sup{sys, opts()};
+  try {
+    sup.start_child({.id = "tcp",
+                     .start = sleep100(),
+                     .readiness = {.by = kin::ReadyBy::tcp, .port = srv.port, .interval = 50ms, .timeout = 400ms}});
+    ADD_FAILURE() << "no error";
+  } catch (const kin::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("not ready within 400 ms"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(has_child(sup, "tcp"));
+}
+
+TEST_F(SupervisorReadinessTest, HttpReadinessNeedsA2xxAnswer) {
+  BoundSocket srv;
+  ASSERT_GT(srv.port, 0);
+  ASSERT_EQ(::listen(srv.fd, 8), 0);
+  std::vector<std::string> requests;
+  // Answers 503 first, then 200; each accept is bounded by the supervisor's timeout (it stops
+  // trying after 10 s, and the thread gives up after two answers).
+  std::thread t([&] {
+    for (const char* answer : {"HTTP/1.0 503 Service Unavailable\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"}) {
+      pollfd p{srv.fd, POLLIN, 0};
+      if (::poll(&p, 1, 10000) != 1) return;
+      int c = ::accept4(srv.fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      char buf[1024];
+      std::string req;
+      pollfd q{c, POLLIN, 0};
+      while (req.find("\r\n\r\n") == std::string::npos && ::poll(&q, 1, 5000) == 1) {
+        auto n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<std::size_t>(n));
+      }
+      requests.push_back(req);
+      [[maybe_unused]] auto w = ::write(c, answer, std::strlen(answer));
+      ::close(c);
+    }
+  });
+  kin::Supervisor sup{sys, opts()};
+  sup.start_child({.id = "web",
+                   .start = sleep100(),
+                   .shutdown = 2s,
+                   .readiness = {.by = kin::ReadyBy::http,
+                                 .url = "http://127.0.0.1:" + std::to_string(srv.port) + "/health",
+                                 .interval = 50ms,
+                                 .timeout = 10s}});
+  t.join();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].rfind("GET /health HTTP/1.0\r\n", 0), 0u) << requests[0];
+  EXPECT_EQ(info(sup, "web").state, kin::ChildState::running);
+  EXPECT_EQ(log.count("event=ready child=web"), 1);
+}
+
+TEST_F(SupervisorReadinessTest, HttpReadinessTimesOutWithoutAnAnswer) {
+  BoundSocket srv;
+  ASSERT_GT(srv.port, 0);
+  ASSERT_EQ(::listen(srv.fd, 8), 0);  // connects succeed (the backlog), nobody answers
+  kin::Supervisor sup{sys, opts()};
+  try {
+    sup.start_child({.id = "web",
+                     .start = sleep100(),
+                     .readiness = {.by = kin::ReadyBy::http,
+                                   .url = "http://localhost:" + std::to_string(srv.port) + "/",
+                                   .interval = 50ms,
+                                   .timeout = 400ms}});
+    ADD_FAILURE() << "no error";
+  } catch (const kin::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("not ready within 400 ms"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(has_child(sup, "web"));
+}
+
+TEST_F(SupervisorReadinessTest, AnHttpUrlOffLoopbackIsAValueError) {
+  kin::Supervisor sup{sys, opts()};
+  for (std::string url : {"http://10.1.2.3:80/", "https://127.0.0.1/", "http://example.com/", "http://127.0.0.1:x/"}) {
+    EXPECT_THROW(sup.start_child({.id = "web",
+                                  .start = sleep100(),
+                                  .readiness = {.by = kin::ReadyBy::http, .url = url, .timeout = 1s}}),
+                 kin::ValueError)
+        << url;
+  }
+  EXPECT_THROW(sup.start_child({.id = "tcp", .start = sleep100(), .readiness = {.by = kin::ReadyBy::tcp, .port = 0}}),
+               kin::ValueError);
+  EXPECT_EQ(sup.count_children().specs, 0);
+}
+
+TEST_F(SupervisorReadinessTest, SuccessExitCodesEndATransientChildNormally) {
+  TempDir d;
+  kin::Supervisor sup{sys, opts()};
+  // Exit 3 is listed: not restarted. Exit 4 is not: restarted (it counts its runs in a file).
+  sup.start_child({.id = "three",
+                   .start = kin::program({"sh", "-c", "echo x >> " + d / "three" + "; exit 3"}),
+                   .restart = kin::transient,
+                   .success_exit_codes = {0, 3}});
+  sup.start_child({.id = "four",
+                   .start = kin::program({"sh", "-c", "echo x >> " + d / "four" + "; test $(wc -l < " + d / "four" +
+                                                          ") -ge 2 && exit 0; exit 4"}),
+                   .restart = kin::transient,
+                   .success_exit_codes = {0, 3}});
+  EXPECT_TRUE(eventually([&] { return lines_in(d / "four") == 2 && info(sup, "four").state == kin::ChildState::stopped; }, 10s));
+  EXPECT_TRUE(eventually([&] { return info(sup, "three").state == kin::ChildState::stopped; }, 10s));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(lines_in(d / "three"), 1);
+  EXPECT_EQ(info(sup, "three").restarts, 0);
+  EXPECT_EQ(info(sup, "four").restarts, 1);
+}
+
+TEST_F(SupervisorReadinessTest, StderrToStdoutSharesTheStdoutFile) {
+  TempDir d;
+  kin::Supervisor sup{sys, opts()};
+  sup.start_child({.id = "both",
+                   .start = kin::program({"sh", "-c", "echo out; echo err >&2; exec sleep 100"},
+                                         {.stdout_file = d / "out", .stderr_to_stdout = true}),
+                   .shutdown = 2s});
+  EXPECT_TRUE(eventually([&] { return slurp(d / "out") == "out\nerr\n"; }, 5s)) << slurp(d / "out");
+}
+
+TEST_F(SupervisorReadinessTest, ExecReadinessRunsTheProbeUntilItSucceeds) {
+  TempDir d;
+  kin::Supervisor sup{sys, opts()};
+  sup.start_child({.id = "probed",
+                   .start = kin::program({"sh", "-c", "sleep 0.4; touch " + d / "up" + "; exec sleep 100"}),
+                   .shutdown = 2s,
+                   .readiness = {.by = kin::ReadyBy::exec,
+                                 .probe = {"sh", "-c", "echo x >> " + d / "tries" + "; test -e " + d / "up"},
+                                 .interval = 50ms,
+                                 .timeout = 10s}});
+  EXPECT_TRUE(fs::exists(d / "up"));
+  EXPECT_GE(lines_in(d / "tries"), 2);  // it failed before the file was there
+  EXPECT_EQ(info(sup, "probed").state, kin::ChildState::running);
+  EXPECT_EQ(log.count("event=ready child=probed"), 1);
+}
+
+TEST_F(SupervisorReadinessTest, AHangingExecProbeIsKilledAtTheDeadline) {
+  TempDir d;
+  kin::Supervisor sup{sys, opts()};
+  try {
+    sup.start_child({.id = "probed",
+                     .start = sleep100(),
+                     .readiness = {.by = kin::ReadyBy::exec,
+                                   .probe = {"sh", "-c", "echo $$ > " + d / "probe" + "; exec sleep 100"},
+                                   .interval = 50ms,
+                                   .timeout = 400ms}});
+    ADD_FAILURE() << "no error";
+  } catch (const kin::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("not ready within 400 ms"), std::string::npos) << e.what();
+  }
+  const pid_t probe = pid_in(d / "probe", 5s);
+  ASSERT_GT(probe, 0);
+  EXPECT_TRUE(eventually([&] { return !exists(probe); }, 5s));  // killed and reaped
+  EXPECT_FALSE(has_child(sup, "probed"));
+  EXPECT_THROW(sup.start_child({.id = "bad", .start = sleep100(), .readiness = {.by = kin::ReadyBy::exec}}),
+               kin::ValueError);  // no probe command
 }
 
 }  // namespace

@@ -19,6 +19,13 @@
 // when the supervising process dies, even by SIGKILL (PR_SET_PDEATHSIG). A start that cannot
 // succeed (no such program, empty argv, a throwing start) is an error of start_child, never a
 // crash of the supervisor.
+//
+// Readiness beyond OTP: ReadyBy::notify (sd_notify), ReadyBy::fd (s6), and ReadyBy::tcp /
+// ReadyBy::http, polled by the supervisor every Readiness::interval with non-blocking sockets
+// (never blocking the supervisor): tcp until connect(host, port) succeeds, http until a
+// "GET path HTTP/1.0" to a loopback url answers 2xx; ReadyBy::exec runs a probe command every
+// interval until it exits 0 (a probe still running at the deadline is killed). ChildSpec::success_exit_codes lists the
+// exit codes a transient child may end with without being restarted.
 #pragma once
 
 #include <kin/actor_system.hpp>
@@ -32,6 +39,7 @@
 #include <sys/types.h>
 
 #include <any>
+#include <cstdint>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -103,11 +111,29 @@ enum class ReadyBy {
   started,  // ready as soon as it runs (OTP)
   notify,   // an sd_notify datagram "READY=1" on $NOTIFY_SOCKET; kin::notify_ready() sends it
   fd,       // a program writes anything on fd `Readiness::fd` (s6's notification-fd)
+  tcp,      // connect(host, port) succeeds, tried every `interval` by the supervisor
+  http,     // GET `url` (http://127.0.0.1:PORT/path, loopback only) answers 2xx, tried every `interval`
+  exec,     // the command `Readiness::probe` (argv) exits 0, run every `interval` (killed at the deadline)
 };
 struct Readiness {
   ReadyBy by = ReadyBy::started;
   int fd = 3;                                // ReadyBy::fd: the fd number in the program
+  std::string host = "127.0.0.1";            // ReadyBy::tcp: a numeric IPv4 or IPv6 address
+  int port = 0;                              // ReadyBy::tcp
+  std::string url{};                         // ReadyBy::http: http://HOST:PORT/PATH, HOST a loopback address
+  std::vector<std::string> probe{};          // ReadyBy::exec: argv, argv[0] looked up in $PATH
+  std::chrono::milliseconds interval{100};   // tcp/http/exec: between attempts
   std::chrono::milliseconds timeout{10000};  // start timeout
+};
+
+/// Size-based rotation of a program's output files: the program writes into a pipe that the
+/// supervising process reads (on kin's runtime thread) and appends to the file; a write that
+/// would make it exceed `max_bytes` first renames FILE to FILE.1 (FILE.1 to FILE.2, ... up to
+/// FILE.<backups>, the oldest removed). The reader drains the pipe until EOF, past the
+/// supervisor's shutdown if a grandchild holds it.
+struct LogRotation {
+  std::uint64_t max_bytes = 10u * 1024u * 1024u;
+  int backups = 10;
 };
 
 /// An external program's environment and files (kin::program).
@@ -118,6 +144,10 @@ struct ProgramOptions {
   /// Files that stdout/stderr append to (created 0644); unset: inherited.
   std::optional<std::string> stdout_file{};
   std::optional<std::string> stderr_file{};
+  /// stderr goes where stdout goes (supervisord's redirect_stderr); stderr_file is then ignored.
+  bool stderr_to_stdout = false;
+  /// With stdout_file/stderr_file: rotate them (see LogRotation).
+  std::optional<LogRotation> rotation{};
 };
 
 class ChildStart;
@@ -135,6 +165,7 @@ struct StartContext {
   std::string notify_socket;     // ReadyBy::notify: $NOTIFY_SOCKET for the child ("@name")
   int ready_fd = -1;             // ReadyBy::fd: the write end, to become Readiness::fd
   int ready_fd_number = -1;
+  bool probe = false;            // ReadyBy::exec's probe: its exit is (probe_done_atom, id, generation)
 };
 
 /// One run of a child, owned by the supervisor's actor. Destroying a run whose child still
@@ -264,6 +295,8 @@ struct ChildSpec {
   int stop_signal = SIGTERM;  // what shutdown sends first (to the whole process group)
   Backoff backoff{};
   Readiness readiness{};
+  /// Restart::transient: the exit codes that count as a normal end (not restarted).
+  std::vector<int> success_exit_codes{0};
 };
 
 /// Runs `fn(args...)` in a kin::Process (a daemon leading its own process group). With

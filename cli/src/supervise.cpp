@@ -1,0 +1,107 @@
+// `kin supervise FILE [--http HOST:PORT]`: runs a services.toml in the foreground (see
+// docs/services.md). SIGTERM or SIGINT stops the services in reverse dependency order; SIGHUP
+// re-reads the file and applies the differences. A bad file is printed as
+// file:line:column: key: message, with exit status 2, and nothing starts.
+#include "supervise.hpp"
+
+#include <kin/services/config.hpp>
+#include <kin/services/daemon.hpp>
+#include <kin/services/dashboard.hpp>
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+
+namespace kin::cli {
+
+namespace {
+
+std::string read_token(const std::string& path) {
+  std::ifstream f(path);
+  std::string t;
+  std::getline(f, t);
+  return t;
+}
+
+std::string random_token() {
+  std::random_device rd;
+  static const char* hex = "0123456789abcdef";
+  std::string t;
+  for (int i = 0; i < 32; ++i) t.push_back(hex[rd() % 16]);
+  return t;
+}
+
+void print_reload(const services::ReloadResult& r) {
+  auto list = [](const char* what, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    std::fprintf(stderr, "kin supervise: %s:", what);
+    for (auto& n : v) std::fprintf(stderr, " %s", n.c_str());
+    std::fprintf(stderr, "\n");
+  };
+  list("added", r.added);
+  list("removed", r.removed);
+  list("changed", r.changed);
+}
+
+}  // namespace
+
+int supervise(const std::string& file, const std::string& http) {
+  services::Config config;
+  try {
+    config = services::load_config(file);
+  } catch (const services::ConfigError& e) {
+    std::fprintf(stderr, "kin supervise: %s\n", e.what());
+    return 2;
+  }
+  std::string listen = http.empty() ? config.supervisor.http.value_or("") : http;
+
+  // The signals are taken by sigwait on this thread: every thread kin starts inherits the
+  // mask, and the children's exec resets it.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  ::pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  std::unique_ptr<services::Daemon> daemon;
+  std::unique_ptr<services::Dashboard> dashboard;
+  try {
+    daemon = std::make_unique<services::Daemon>(config);
+    if (!listen.empty()) {
+      std::string token = config.supervisor.token_file.empty() ? random_token()
+                                                               : read_token(config.supervisor.token_file);
+      dashboard = std::make_unique<services::Dashboard>(*daemon, services::DashboardOptions{listen, token});
+      std::fprintf(stderr, "kin supervise: dashboard at %s?token=%s\n", dashboard->url().c_str(), token.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kin supervise: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "kin supervise: %zu services running from %s\n", config.services.size(), config.path.c_str());
+
+  for (;;) {
+    int sig = 0;
+    if (::sigwait(&sigs, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      try {
+        print_reload(daemon->reload());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "kin supervise: reload refused: %s\n", e.what());
+      }
+      continue;
+    }
+    std::fprintf(stderr, "kin supervise: %s, stopping the services\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
+  }
+  dashboard.reset();  // before the daemon it watches
+  daemon->shutdown();
+  daemon->wait();
+  return 0;
+}
+
+}  // namespace kin::cli

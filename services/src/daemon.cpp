@@ -1,0 +1,538 @@
+// kin::services::Daemon (daemon.hpp). Each service runs under its own kin::Supervisor
+// (one_for_one, the service's max_restarts/within); the daemon subscribes to each and keeps
+// the status table from the events, so status() never asks the supervisors.
+#include <kin/services/daemon.hpp>
+
+#include <kin/actor_system.hpp>
+#include <kin/supervisor.hpp>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace kin::services {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string default_runtime_dir() {
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') return std::string(x) + "/kin";
+  return "/tmp/kin-" + std::to_string(::getuid());
+}
+
+bool same(const ServiceConfig& a, const ServiceConfig& b) {
+  return a.command == b.command && a.env == b.env && a.cwd == b.cwd && a.numprocs == b.numprocs &&
+         a.autostart == b.autostart && a.restart == b.restart && a.success_exit_codes == b.success_exit_codes &&
+         a.backoff.initial == b.backoff.initial && a.backoff.max == b.backoff.max &&
+         a.backoff.factor == b.backoff.factor && a.backoff.reset_after == b.backoff.reset_after &&
+         a.max_restarts == b.max_restarts && a.within == b.within && a.stop_signal == b.stop_signal &&
+         a.stop_timeout == b.stop_timeout && a.depends_on == b.depends_on && a.ready.by == b.ready.by &&
+         a.ready.fd == b.ready.fd && a.ready.host == b.ready.host && a.ready.port == b.ready.port &&
+         a.ready.url == b.ready.url && a.ready.probe == b.ready.probe && a.ready.timeout == b.ready.timeout &&
+         a.log.stdout_path == b.log.stdout_path && a.log.stderr_path == b.log.stderr_path &&
+         a.log.max_bytes == b.log.max_bytes && a.log.backups == b.log.backups && a.group == b.group;
+}
+
+// utime+stime in clock ticks, and RSS in bytes, from /proc.
+bool proc_sample(pid_t pid, unsigned long long& ticks, std::uint64_t& rss) {
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(st, line)) return false;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream in(line.substr(close + 2));
+  std::string f;
+  unsigned long long ut = 0, stt = 0;
+  for (int i = 3; i <= 15 && in >> f; ++i) {
+    if (i == 14) ut = std::stoull(f);
+    if (i == 15) stt = std::stoull(f);
+  }
+  ticks = ut + stt;
+  std::ifstream sm("/proc/" + std::to_string(pid) + "/statm");
+  unsigned long long size = 0, res = 0;
+  sm >> size >> res;
+  rss = res * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return true;
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+  struct Row {
+    ServiceStatus s;
+    Clock::time_point started{};
+    bool stopped_by_request = false;
+    bool ready_on_start = true;  // ready = "none": no ready event comes
+    unsigned long long last_ticks = 0;
+    Clock::time_point last_sample{};
+    pid_t sampled_pid = 0;
+  };
+  struct Svc {
+    ServiceConfig cfg;
+    std::unique_ptr<kin::Supervisor> sup;
+  };
+
+  Config config;
+  DaemonOptions options;
+  std::string runtime_dir, log_dir;
+  kin::ActorSystem sys;
+  caf::actor listener;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> order;  // instance names, start order
+  std::map<std::string, Row> rows;
+  std::vector<std::unique_ptr<Svc>> svcs;
+  std::deque<TimelineEvent> events;
+  std::map<int, std::function<void(const TimelineEvent&)>> subs;
+  int next_sub = 1;
+  std::mutex ops;  // serialises start/stop/reload/shutdown
+  bool stopping_flag = false, stopped = false;
+  std::thread stopper;
+
+  Svc* find_svc(const std::string& service) {
+    for (auto& s : svcs)
+      if (s->cfg.name == service) return s.get();
+    return nullptr;
+  }
+
+  void on_event(const kin::SupervisorEvent& e) {
+    std::vector<std::function<void(const TimelineEvent&)>> fns;
+    TimelineEvent te{std::chrono::system_clock::now(), e.child, to_string(e.kind), e.pid, e.reason};
+    {
+      std::lock_guard lk(mu);
+      if (e.kind == kin::EventKind::gave_up) {
+        te.name = e.supervisor;
+        for (auto& [n, r] : rows)
+          if (r.s.service == e.supervisor) {
+            r.s.state = "FATAL", r.s.pid = 0, r.s.ready = false;
+            r.s.last_reason = e.reason.empty() ? "too many restarts" : e.reason;
+          }
+      } else if (auto it = rows.find(e.child); it != rows.end()) {
+        auto& r = it->second;
+        switch (e.kind) {
+          case kin::EventKind::started:
+            r.s.pid = e.pid, r.started = Clock::now(), r.stopped_by_request = false;
+            if (r.ready_on_start) r.s.ready = true;
+            r.s.state = r.s.ready ? "RUNNING" : "STARTING";
+            r.s.restarts = e.restarts;
+            break;
+          case kin::EventKind::ready:
+            r.s.ready = true;
+            if (r.s.pid != 0) r.s.state = "RUNNING";
+            break;
+          case kin::EventKind::exited:
+            r.s.pid = 0, r.s.ready = false, r.s.last_exit = e.status, r.s.last_reason = e.reason;
+            if (r.s.state != "FATAL") r.s.state = r.stopped_by_request ? "STOPPED" : "EXITED";
+            if (e.status) te.detail = e.status->str();
+            break;
+          case kin::EventKind::restarting: r.s.restarts = e.restarts; break;
+          case kin::EventKind::backoff:
+            r.s.state = "BACKOFF";
+            te.detail = "backoff " + std::to_string(e.delay.count()) + "ms";
+            break;
+          case kin::EventKind::start_failed:
+            r.s.state = "BACKOFF", r.s.pid = 0, r.s.last_reason = e.reason;
+            break;
+          default: break;
+        }
+      }
+      events.push_back(te);
+      if (events.size() > 1000) events.pop_front();
+      for (auto& [id, fn] : subs) fns.push_back(fn);
+    }
+    if (options.log) options.log(to_string(e));
+    for (auto& fn : fns) fn(te);
+  }
+
+  std::string out_path(const ServiceConfig& s, const std::string& inst, bool err) const {
+    const std::string& p = err ? s.log.stderr_path : s.log.stdout_path;
+    if (p == "none") return "/dev/null";
+    if (err && p == "merge") return out_path(s, inst, false);
+    if (!p.empty()) return p;
+    return log_dir + "/" + inst + (err ? ".err.log" : ".out.log");
+  }
+
+  kin::ChildSpec spec_for(const ServiceConfig& s, int i, const std::string& inst) const {
+    kin::ProgramOptions po;
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::string kv(*e);
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (auto& [k, v] : s.env) env[k] = v;
+    env["KIN_INSTANCE"] = std::to_string(i);
+    po.env = std::move(env);
+    po.cwd = s.cwd;
+    po.stdout_file = out_path(s, inst, false);
+    // "merge": one writer of one file (two would interleave, and rotate it under each other).
+    po.stderr_to_stdout = s.log.stderr_path == "merge";
+    if (!po.stderr_to_stdout) po.stderr_file = out_path(s, inst, true);
+    if (s.log.max_bytes > 0 && *po.stdout_file != "/dev/null")
+      po.rotation = kin::LogRotation{.max_bytes = s.log.max_bytes, .backups = s.log.backups};
+    kin::ChildSpec spec{.id = inst, .start = kin::program(s.command, po)};
+    spec.success_exit_codes = s.success_exit_codes;
+    spec.restart = s.restart == RestartPolicy::always       ? kin::permanent
+                   : s.restart == RestartPolicy::on_failure ? kin::transient
+                                                            : kin::temporary;
+    spec.shutdown = s.stop_timeout;
+    spec.stop_signal = s.stop_signal;
+    spec.backoff = s.backoff;
+    spec.readiness.timeout = s.ready.timeout;
+    spec.readiness.fd = s.ready.fd;
+    spec.readiness.host = s.ready.host.empty() ? std::string("127.0.0.1") : s.ready.host;
+    spec.readiness.port = s.ready.port;
+    spec.readiness.url = s.ready.url;
+    spec.readiness.probe = s.ready.probe;
+    switch (s.ready.by) {
+      case ReadyConfig::By::none: spec.readiness.by = kin::ReadyBy::started; break;
+      case ReadyConfig::By::notify: spec.readiness.by = kin::ReadyBy::notify; break;
+      case ReadyConfig::By::fd: spec.readiness.by = kin::ReadyBy::fd; break;
+      case ReadyConfig::By::tcp: spec.readiness.by = kin::ReadyBy::tcp; break;
+      case ReadyConfig::By::http: spec.readiness.by = kin::ReadyBy::http; break;
+      case ReadyConfig::By::exec: spec.readiness.by = kin::ReadyBy::exec; break;
+    }
+    return spec;
+  }
+
+  void add_rows(const ServiceConfig& s) {
+    std::lock_guard lk(mu);
+    for (auto& inst : instance_names(s)) {
+      if (rows.count(inst) == 0) order.push_back(inst);
+      Row r;
+      r.s.name = inst, r.s.service = s.name, r.s.group = s.group, r.s.state = "STOPPED";
+      r.s.last_reason = "not started";
+      r.ready_on_start = s.ready.by == ReadyConfig::By::none;
+      rows[inst] = r;
+    }
+  }
+
+  // (Re)creates the service's supervisor and starts its instances, each after the previous is ready.
+  bool is_fatal(const Svc& s) const {
+    std::lock_guard lk(mu);
+    for (auto& [n, r] : rows)
+      if (r.s.service == s.cfg.name && r.s.state == "FATAL") return true;
+    return false;
+  }
+
+  void start_service(Svc& s) {
+    s.sup.reset();
+    {
+      std::lock_guard lk(mu);
+      for (auto& [n, r] : rows)
+        if (r.s.service == s.cfg.name) r.s.state = "STARTING", r.s.restarts = 0;
+    }
+    s.sup = std::make_unique<kin::Supervisor>(
+        sys, kin::SupervisorOptions{.strategy = kin::one_for_one,
+                                    .intensity = s.cfg.max_restarts,
+                                    .period = s.cfg.within,
+                                    .name = s.cfg.name,
+                                    .log = [](const std::string&) {}});
+    s.sup->subscribe(listener);
+    auto names = instance_names(s.cfg);
+    for (int i = 0; i < static_cast<int>(names.size()); ++i) {
+      try {
+        s.sup->start_child(spec_for(s.cfg, i, names[static_cast<std::size_t>(i)]));
+      } catch (const std::exception& ex) {
+        std::lock_guard lk(mu);
+        auto& r = rows[names[static_cast<std::size_t>(i)]];
+        r.s.state = "FATAL", r.s.last_reason = ex.what(), r.s.pid = 0;
+      }
+    }
+  }
+
+  void stop_service(Svc& s) {
+    {
+      std::lock_guard lk(mu);
+      for (auto& [n, r] : rows)
+        if (r.s.service == s.cfg.name) {
+          r.stopped_by_request = true;
+          if (r.s.pid != 0) r.s.state = "STOPPING";
+        }
+    }
+    // terminate_child first: it reports each exit (how it ended) where destruction does not.
+    if (s.sup && !is_fatal(s)) {
+      auto names = instance_names(s.cfg);
+      for (auto it = names.rbegin(); it != names.rend(); ++it) try {
+          s.sup->terminate_child(*it);
+        } catch (const std::exception&) {
+          // a temporary instance that already ended is no longer listed
+        }
+    }
+    s.sup.reset();
+    std::lock_guard lk(mu);
+    for (auto& [n, r] : rows)
+      if (r.s.service == s.cfg.name) {
+        if (r.s.state != "FATAL") r.s.state = "STOPPED";
+        r.s.pid = 0, r.s.ready = false;
+      }
+  }
+
+  // Services a name selects: "all", a service, an instance's service, a group's services.
+  std::vector<Svc*> select(const std::string& name) {
+    std::vector<Svc*> out;
+    for (auto& s : svcs) {
+      bool hit = name == "all" || s->cfg.name == name || (!s->cfg.group.empty() && s->cfg.group == name);
+      if (!hit)
+        for (auto& inst : instance_names(s->cfg)) hit = hit || inst == name;
+      if (hit) out.push_back(s.get());
+    }
+    if (out.empty() && name != "all") throw UnknownService("no service, instance or group named '" + name + "'");
+    return out;
+  }
+
+  void do_shutdown() {
+    std::lock_guard g(ops);
+    for (auto it = svcs.rbegin(); it != svcs.rend(); ++it) stop_service(**it);
+    std::lock_guard lk(mu);
+    stopped = true;
+    cv.notify_all();
+  }
+};
+
+Daemon::Daemon(Config config, DaemonOptions options) : impl_(std::make_unique<Impl>()) {
+  auto& m = *impl_;
+  m.config = std::move(config);
+  m.options = std::move(options);
+  m.runtime_dir = m.config.supervisor.runtime_dir.empty() ? default_runtime_dir() : m.config.supervisor.runtime_dir;
+  m.log_dir = m.config.supervisor.log_dir.empty() ? m.runtime_dir + "/logs/" + m.config.supervisor.name
+                                                  : m.config.supervisor.log_dir;
+  std::filesystem::create_directories(m.runtime_dir);
+  ::chmod(m.runtime_dir.c_str(), 0700);
+  std::filesystem::create_directories(m.log_dir);
+  Impl* self = impl_.get();
+  m.listener = m.sys.spawn([self](caf::event_based_actor*) -> caf::behavior {
+    return {[self](const kin::SupervisorEvent& e) { self->on_event(e); }};
+  });
+  std::lock_guard g(m.ops);
+  for (auto& s : m.config.services) {
+    auto svc = std::make_unique<Impl::Svc>();
+    svc->cfg = s;
+    m.add_rows(s);
+    m.svcs.push_back(std::move(svc));
+  }
+  try {
+    for (auto& s : m.svcs)
+      if (s->cfg.autostart) m.start_service(*s);
+  } catch (...) {
+    for (auto it = m.svcs.rbegin(); it != m.svcs.rend(); ++it) (*it)->sup.reset();
+    caf::scoped_actor waiter{m.sys};
+    waiter->send_exit(m.listener, caf::exit_reason::user_shutdown);
+    waiter->wait_for(m.listener);
+    throw;
+  }
+}
+
+Daemon::~Daemon() {
+  shutdown();
+  wait();
+  if (impl_->stopper.joinable()) impl_->stopper.join();
+  // The listener touches the table: it must be gone before the table is.
+  caf::scoped_actor self{impl_->sys};
+  self->send_exit(impl_->listener, caf::exit_reason::user_shutdown);
+  self->wait_for(impl_->listener);
+}
+
+std::vector<ServiceStatus> Daemon::status() const {
+  auto& m = *impl_;
+  std::lock_guard lk(m.mu);
+  std::vector<ServiceStatus> out;
+  auto now = Clock::now();
+  static const long hz = ::sysconf(_SC_CLK_TCK);
+  for (auto& n : m.order) {
+    auto it = m.rows.find(n);
+    if (it == m.rows.end()) continue;
+    auto& r = const_cast<Impl::Row&>(it->second);
+    ServiceStatus s = r.s;
+    if (s.pid > 0) {
+      s.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(now - r.started);
+      unsigned long long ticks = 0;
+      if (proc_sample(s.pid, ticks, s.rss_bytes)) {
+        if (r.sampled_pid == s.pid) {
+          double dt = std::chrono::duration<double>(now - r.last_sample).count();
+          if (dt > 0) s.cpu_percent = 100.0 * static_cast<double>(ticks - r.last_ticks) / static_cast<double>(hz) / dt;
+        }
+        r.sampled_pid = s.pid, r.last_ticks = ticks, r.last_sample = now;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<ServiceStatus> Daemon::status(const std::string& name) const {
+  std::vector<ServiceStatus> out;
+  for (auto& s : status())
+    if (name == "all" || s.name == name || s.service == name || (!s.group.empty() && s.group == name))
+      out.push_back(s);
+  if (out.empty()) throw UnknownService("no service, instance or group named '" + name + "'");
+  return out;
+}
+
+void Daemon::start(const std::string& name) {
+  std::lock_guard g(impl_->ops);
+  for (auto* s : impl_->select(name))
+    if (!s->sup || impl_->is_fatal(*s)) {
+      impl_->start_service(*s);
+    } else {
+      std::vector<std::string> stopped;
+      {
+        std::lock_guard lk(impl_->mu);
+        for (auto& [n, r] : impl_->rows)
+          if (r.s.service == s->cfg.name && r.s.pid == 0 && r.stopped_by_request) stopped.push_back(n);
+      }
+      for (auto& n : stopped) s->sup->restart_child(n);
+    }
+}
+
+void Daemon::stop(const std::string& name) {
+  std::lock_guard g(impl_->ops);
+  for (auto* s : impl_->select(name)) impl_->stop_service(*s);
+}
+
+void Daemon::restart(const std::string& name) {
+  std::lock_guard g(impl_->ops);
+  for (auto* s : impl_->select(name)) {
+    impl_->stop_service(*s);
+    impl_->start_service(*s);
+  }
+}
+
+ReloadResult Daemon::reload() {
+  auto& m = *impl_;
+  Config fresh = load_config(m.config.path);
+  std::lock_guard g(m.ops);
+  ReloadResult res;
+  for (auto it = m.svcs.begin(); it != m.svcs.end();) {
+    bool kept = false;
+    for (auto& s : fresh.services) kept = kept || s.name == (*it)->cfg.name;
+    if (kept) {
+      ++it;
+      continue;
+    }
+    res.removed.push_back((*it)->cfg.name);
+    m.stop_service(**it);
+    {
+      std::lock_guard lk(m.mu);
+      for (auto& inst : instance_names((*it)->cfg)) {
+        m.rows.erase(inst);
+        std::erase(m.order, inst);
+      }
+    }
+    it = m.svcs.erase(it);
+  }
+  std::vector<std::unique_ptr<Impl::Svc>> next;
+  for (auto& s : fresh.services) {
+    std::unique_ptr<Impl::Svc> svc;
+    for (auto& old : m.svcs)
+      if (old && old->cfg.name == s.name) svc = std::move(old);
+    if (!svc) {
+      res.added.push_back(s.name);
+      svc = std::make_unique<Impl::Svc>();
+      svc->cfg = s;
+      m.add_rows(s);
+      if (s.autostart) m.start_service(*svc);
+    } else if (!same(svc->cfg, s)) {
+      res.changed.push_back(s.name);
+      m.stop_service(*svc);
+      {
+        std::lock_guard lk(m.mu);
+        for (auto& inst : instance_names(svc->cfg)) {
+          m.rows.erase(inst);
+          std::erase(m.order, inst);
+        }
+      }
+      svc->cfg = s;
+      m.add_rows(s);
+      if (s.autostart) m.start_service(*svc);
+    } else {
+      res.unchanged.push_back(s.name);
+    }
+    next.push_back(std::move(svc));
+  }
+  m.svcs = std::move(next);
+  m.config = std::move(fresh);
+  return res;
+}
+
+std::vector<std::string> Daemon::log_tail(const std::string& instance, std::size_t n, bool err) const {
+  std::ifstream in(log_path(instance, err));
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+    if (lines.size() > n) lines.pop_front();
+  }
+  return {lines.begin(), lines.end()};
+}
+
+std::string Daemon::log_path(const std::string& instance, bool err) const {
+  for (auto& s : impl_->svcs)
+    for (auto& inst : instance_names(s->cfg))
+      if (inst == instance) return impl_->out_path(s->cfg, inst, err);
+  throw UnknownService("no instance named '" + instance + "'");
+}
+
+std::vector<TimelineEvent> Daemon::timeline(std::size_t n) const {
+  std::lock_guard lk(impl_->mu);
+  auto& ev = impl_->events;
+  std::size_t from = ev.size() > n ? ev.size() - n : 0;
+  return {ev.begin() + static_cast<long>(from), ev.end()};
+}
+
+int Daemon::subscribe(std::function<void(const TimelineEvent&)> fn) {
+  std::lock_guard lk(impl_->mu);
+  int id = impl_->next_sub++;
+  impl_->subs[id] = std::move(fn);
+  return id;
+}
+
+void Daemon::unsubscribe(int id) {
+  std::lock_guard lk(impl_->mu);
+  impl_->subs.erase(id);
+}
+
+void Daemon::shutdown() {
+  std::lock_guard lk(impl_->mu);
+  if (impl_->stopping_flag) return;
+  impl_->stopping_flag = true;
+  impl_->stopper = std::thread([m = impl_.get()] { m->do_shutdown(); });
+}
+
+void Daemon::wait() {
+  std::unique_lock lk(impl_->mu);
+  impl_->cv.wait(lk, [&] { return impl_->stopped; });
+}
+
+bool Daemon::stopping() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->stopping_flag;
+}
+
+const Config& Daemon::config() const { return impl_->config; }
+std::string Daemon::socket_path() const {
+  return impl_->config.supervisor.socket.empty() ? impl_->runtime_dir + "/" + impl_->config.supervisor.name + ".sock"
+                                                 : impl_->config.supervisor.socket;
+}
+std::string Daemon::key_file() const {
+  return impl_->config.supervisor.key_file.empty() ? impl_->runtime_dir + "/" + impl_->config.supervisor.name + ".key"
+                                                   : impl_->config.supervisor.key_file;
+}
+
+}  // namespace kin::services

@@ -1,0 +1,269 @@
+// kin::services::Daemon end to end with real programs (sh scripts): states, restarts, FATAL,
+// stop/start/restart, depends_on order, a program that ignores SIGTERM, exit visibility.
+#include <kin/services/daemon.hpp>
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace std::chrono_literals;
+namespace ks = kin::services;
+
+namespace {
+
+struct TmpDir {
+  std::string path;
+  TmpDir() {
+    char t[] = "/tmp/kin-daemon-test-XXXXXX";
+    path = ::mkdtemp(t);
+  }
+  ~TmpDir() { std::filesystem::remove_all(path); }
+  std::string operator/(const std::string& n) const { return path + "/" + n; }
+};
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds bound = 10s) {
+  auto end = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return f();
+}
+
+ks::ServiceConfig service(const std::string& name, const std::string& script) {
+  ks::ServiceConfig s;
+  s.name = name;
+  s.command = {"sh", "-c", script};
+  s.stop_timeout = 2000ms;
+  return s;
+}
+
+ks::Config config_in(const TmpDir& d, std::vector<ks::ServiceConfig> services) {
+  ks::Config c;
+  c.path = d / "services.toml";
+  c.supervisor.runtime_dir = d / "run";
+  c.services = std::move(services);
+  return c;
+}
+
+ks::DaemonOptions quiet() { return {.control_socket = false, .log = [](const std::string&) {}}; }
+
+ks::ServiceStatus one(const ks::Daemon& d, const std::string& name) { return d.status(name).at(0); }
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST(ServicesDaemon, SleeperRunsStopsStartsAndRestarts) {
+  TmpDir d;
+  ks::Daemon daemon{config_in(d, {service("sleeper", "echo hello; exec sleep 100")}), quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "sleeper").state == "RUNNING"; }));
+  auto s = one(daemon, "sleeper");
+  EXPECT_TRUE(s.ready);
+  ASSERT_GT(s.pid, 0);
+  EXPECT_EQ(::kill(s.pid, 0), 0);
+  EXPECT_TRUE(eventually([&] { return !daemon.log_tail("sleeper", 10).empty(); }));
+  EXPECT_EQ(daemon.log_tail("sleeper", 10).at(0), "hello");
+  daemon.stop("sleeper");
+  EXPECT_EQ(one(daemon, "sleeper").state, "STOPPED");
+  EXPECT_EQ(one(daemon, "sleeper").pid, 0);
+  EXPECT_TRUE(eventually([&] { return ::kill(s.pid, 0) != 0; }));
+  daemon.start("sleeper");
+  ASSERT_TRUE(eventually([&] { return one(daemon, "sleeper").state == "RUNNING"; }));
+  pid_t p2 = one(daemon, "sleeper").pid;
+  ASSERT_GT(p2, 0);
+  EXPECT_NE(p2, s.pid);
+  daemon.restart("all");
+  ASSERT_TRUE(eventually([&] { return one(daemon, "sleeper").state == "RUNNING" && one(daemon, "sleeper").pid != p2; }));
+  EXPECT_THROW((void)daemon.status("nope"), ks::UnknownService);
+  EXPECT_THROW(daemon.stop("nope"), ks::UnknownService);
+}
+
+TEST(ServicesDaemon, InstancesGetTheirNumberInTheEnvironment) {
+  TmpDir d;
+  auto s = service("w", "echo inst=$KIN_INSTANCE; exec sleep 100");
+  s.numprocs = 2;
+  ks::Daemon daemon{config_in(d, {s}), quiet()};
+  auto st = daemon.status("w");
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0].name, "w-0");
+  EXPECT_EQ(st[1].name, "w-1");
+  EXPECT_TRUE(eventually([&] { return daemon.log_tail("w-1", 1) == std::vector<std::string>{"inst=1"}; }));
+}
+
+TEST(ServicesDaemon, CrasherCountsRestartsThenIsFatalAndOthersKeepRunning) {
+  TmpDir d;
+  auto crash = service("crash", "exit 3");
+  crash.max_restarts = 2;
+  crash.backoff.initial = 10ms;
+  ks::Daemon daemon{config_in(d, {service("ok", "exec sleep 100"), crash}), quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "crash").state == "FATAL"; }));
+  auto c = one(daemon, "crash");
+  EXPECT_EQ(c.pid, 0);
+  EXPECT_GE(c.restarts, 2);
+  ASSERT_TRUE(c.last_exit.has_value());
+  EXPECT_EQ(c.last_exit->exitcode(), 3);
+  EXPECT_EQ(one(daemon, "ok").state, "RUNNING");
+  // start brings a FATAL service back (it will give up again).
+  daemon.start("crash");
+  EXPECT_TRUE(eventually([&] { return one(daemon, "crash").state == "FATAL"; }));
+  bool gave_up = false;
+  for (auto& e : daemon.timeline()) gave_up = gave_up || e.event == "gave_up";
+  EXPECT_TRUE(gave_up);
+}
+
+TEST(ServicesDaemon, AnExitShowsInStatusAtOnce) {
+  TmpDir d;
+  auto s = service("once", "exec sleep 100");
+  s.restart = ks::RestartPolicy::never;
+  ks::Daemon daemon{config_in(d, {s}), quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "once").state == "RUNNING"; }));
+  pid_t pid = one(daemon, "once").pid;
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return one(daemon, "once").state == "EXITED"; }, 5s));
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("exit visible in status after %.2f ms\n", ms);
+  auto st = one(daemon, "once");
+  EXPECT_EQ(st.pid, 0);
+  ASSERT_TRUE(st.last_exit.has_value());
+  EXPECT_EQ(st.last_exit->exitcode(), -SIGKILL);
+}
+
+TEST(ServicesDaemon, DependentStartsAfterItsDependencyIsReady) {
+  TmpDir d;
+  const std::string f = d / "order";
+  auto db = service("db", "sleep 0.3; echo db-ready >> " + f + "; echo ok >&3; exec sleep 100");
+  db.ready.by = ks::ReadyConfig::By::fd;
+  db.ready.fd = 3;
+  auto web = service("web", "echo web-start >> " + f + "; exec sleep 100");
+  web.depends_on = {"db"};
+  ks::Daemon daemon{config_in(d, {db, web}), quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "web").state == "RUNNING"; }));
+  EXPECT_TRUE(one(daemon, "db").ready);
+  EXPECT_TRUE(eventually([&] { return slurp(f) == "db-ready\nweb-start\n"; })) << slurp(f);
+}
+
+TEST(ServicesDaemon, AProgramIgnoringSigtermIsKilledAfterStopTimeout) {
+  TmpDir d;
+  // Ready (fd 3) only once the trap is set, so the stop cannot come before it.
+  auto s = service("stubborn", "trap '' TERM; echo ok >&3; while :; do sleep 0.05; done");
+  s.ready.by = ks::ReadyConfig::By::fd;
+  s.stop_timeout = 300ms;
+  ks::Daemon daemon{config_in(d, {s}), quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "stubborn").state == "RUNNING"; }));
+  auto t0 = std::chrono::steady_clock::now();
+  daemon.stop("stubborn");
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 5s);
+  EXPECT_EQ(one(daemon, "stubborn").state, "STOPPED");
+  ASSERT_TRUE(eventually([&] { return one(daemon, "stubborn").last_exit.has_value(); }));
+  auto st = one(daemon, "stubborn");
+  EXPECT_EQ(st.last_exit->exitcode(), -SIGKILL);
+}
+
+TEST(ServicesDaemon, AutostartFalseWaitsForStart) {
+  TmpDir d;
+  auto s = service("later", "exec sleep 100");
+  s.autostart = false;
+  ks::Daemon daemon{config_in(d, {s}), quiet()};
+  EXPECT_EQ(one(daemon, "later").state, "STOPPED");
+  daemon.start("later");
+  EXPECT_TRUE(eventually([&] { return one(daemon, "later").state == "RUNNING"; }));
+}
+
+TEST(ServicesDaemon, ShutdownStopsEverythingInReverseOrder) {
+  TmpDir d;
+  const std::string f = d / "stops";
+  auto a = service("a", "trap 'echo a >> " + f + "; exit 0' TERM; while :; do sleep 0.05; done");
+  auto b = service("b", "trap 'echo b >> " + f + "; exit 0' TERM; while :; do sleep 0.05; done");
+  b.depends_on = {"a"};
+  for (auto* x : {&a, &b}) {  // ready (fd 3) once the trap is set
+    x->command[2].insert(x->command[2].find("; while"), "; echo ok >&3");
+    x->ready.by = ks::ReadyConfig::By::fd;
+  }
+  ks::Daemon daemon{config_in(d, {a, b}), quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "b").state == "RUNNING"; }));
+  daemon.shutdown();
+  EXPECT_TRUE(daemon.stopping());
+  daemon.wait();
+  EXPECT_EQ(slurp(f), "b\na\n");
+  for (auto& s : daemon.status()) EXPECT_EQ(s.pid, 0);
+}
+
+TEST(ServicesDaemon, SigkillOfTheDaemonProcessLeavesNoServiceRunning) {
+  TmpDir d;
+  const std::string pids = d / "pids";
+  auto cfg = config_in(d, {service("a", "echo $$ >> " + pids + "; exec sleep 100"),
+                           service("b", "echo $$ >> " + pids + "; exec sleep 100")});
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    {
+      ks::Daemon daemon{cfg, quiet()};
+      ::sleep(100);
+    }
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  std::vector<pid_t> ps;
+  bool both = eventually([&] {
+    ps.clear();
+    std::istringstream in(slurp(pids));
+    for (long p = 0; in >> p;) ps.push_back(static_cast<pid_t>(p));
+    return ps.size() == 2;
+  });
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  ASSERT_TRUE(both);
+  for (pid_t p : ps) {
+    ASSERT_GT(p, 0);
+    EXPECT_TRUE(eventually([&] { return ::kill(p, 0) != 0; }, 5s)) << "service pid " << p << " outlived the daemon";
+  }
+}
+
+TEST(ServicesDaemon, ReloadAppliesAddedRemovedAndChangedServices) {
+  TmpDir d;
+  const std::string file = d / "services.toml";
+  auto write = [&](const std::string& text) { std::ofstream(file) << text; };
+  const std::string head = "[supervisor]\nruntime_dir = \"" + (d / "run") + "\"\n";
+  write(head + "[services.keep]\ncommand = \"sleep 100\"\n[services.gone]\ncommand = \"sleep 100\"\n"
+               "[services.edit]\ncommand = \"sleep 100\"\n");
+  ks::Config cfg;
+  try {
+    cfg = ks::load_config(file);
+  } catch (const ks::ConfigError& e) {
+    GTEST_SKIP() << "load_config: " << e.what();
+  }
+  ks::Daemon daemon{cfg, quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "keep").state == "RUNNING" && one(daemon, "edit").state == "RUNNING"; }));
+  pid_t keep = one(daemon, "keep").pid, edit = one(daemon, "edit").pid;
+  write(head + "[services.keep]\ncommand = \"sleep 100\"\n[services.edit]\ncommand = \"sleep 101\"\n"
+               "[services.fresh]\ncommand = \"sleep 100\"\n");
+  auto r = daemon.reload();
+  EXPECT_EQ(r.added, std::vector<std::string>{"fresh"});
+  EXPECT_EQ(r.removed, std::vector<std::string>{"gone"});
+  EXPECT_EQ(r.changed, std::vector<std::string>{"edit"});
+  EXPECT_EQ(r.unchanged, std::vector<std::string>{"keep"});
+  EXPECT_THROW((void)daemon.status("gone"), ks::UnknownService);
+  EXPECT_EQ(one(daemon, "keep").pid, keep);
+  EXPECT_TRUE(eventually([&] { return one(daemon, "edit").state == "RUNNING" && one(daemon, "edit").pid != edit; }));
+  EXPECT_TRUE(eventually([&] { return one(daemon, "fresh").state == "RUNNING"; }));
+}
