@@ -3,6 +3,7 @@
 #include <kin/services/daemon.hpp>
 
 #include "sanitizer_limits.hpp"
+#include "test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,27 +21,11 @@
 using namespace std::chrono_literals;
 namespace ks = kin::services;
 
+using kin::testing::eventually;
+using kin::testing::slurp;
+using kin::testing::TempDir;
+
 namespace {
-
-struct TmpDir {
-  std::string path;
-  TmpDir() {
-    char t[] = "/tmp/kin-daemon-test-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TmpDir() { std::filesystem::remove_all(path); }
-  std::string operator/(const std::string& n) const { return path + "/" + n; }
-};
-
-template <class F>
-bool eventually(F f, std::chrono::milliseconds bound = 10s) {
-  auto end = std::chrono::steady_clock::now() + bound;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return f();
-}
 
 ks::ServiceConfig service(const std::string& name, const std::string& script) {
   ks::ServiceConfig s;
@@ -50,7 +35,7 @@ ks::ServiceConfig service(const std::string& name, const std::string& script) {
   return s;
 }
 
-ks::Config config_in(const TmpDir& d, std::vector<ks::ServiceConfig> services) {
+ks::Config config_in(const TempDir& d, std::vector<ks::ServiceConfig> services) {
   ks::Config c;
   c.path = d / "services.toml";
   c.supervisor.runtime_dir = d / "run";
@@ -62,17 +47,11 @@ ks::DaemonOptions quiet() { return {.control_socket = false, .log = [](const std
 
 ks::ServiceStatus one(const ks::Daemon& d, const std::string& name) { return d.status(name).at(0); }
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
 TEST(ServicesDaemon, SleeperRunsStopsStartsAndRestarts) {
-  TmpDir d;
+  TempDir d;
   ks::Daemon daemon{config_in(d, {service("sleeper", "echo hello; exec sleep 100")}), quiet()};
   ASSERT_TRUE(eventually([&] { return one(daemon, "sleeper").state == "RUNNING"; }));
   auto s = one(daemon, "sleeper");
@@ -97,7 +76,7 @@ TEST(ServicesDaemon, SleeperRunsStopsStartsAndRestarts) {
 }
 
 TEST(ServicesDaemon, InstancesGetTheirNumberInTheEnvironment) {
-  TmpDir d;
+  TempDir d;
   auto s = service("w", "echo inst=$KIN_INSTANCE; exec sleep 100");
   s.numprocs = 2;
   ks::Daemon daemon{config_in(d, {s}), quiet()};
@@ -109,7 +88,7 @@ TEST(ServicesDaemon, InstancesGetTheirNumberInTheEnvironment) {
 }
 
 TEST(ServicesDaemon, CrasherCountsRestartsThenIsFatalAndOthersKeepRunning) {
-  TmpDir d;
+  TempDir d;
   auto crash = service("crash", "exit 3");
   crash.max_restarts = 2;
   crash.backoff.initial = 10ms;
@@ -130,7 +109,7 @@ TEST(ServicesDaemon, CrasherCountsRestartsThenIsFatalAndOthersKeepRunning) {
 }
 
 TEST(ServicesDaemon, AnExitShowsInStatusAtOnce) {
-  TmpDir d;
+  TempDir d;
   auto s = service("once", "exec sleep 100");
   s.restart = ks::RestartPolicy::never;
   ks::Daemon daemon{config_in(d, {s}), quiet()};
@@ -149,7 +128,7 @@ TEST(ServicesDaemon, AnExitShowsInStatusAtOnce) {
 }
 
 TEST(ServicesDaemon, DependentStartsAfterItsDependencyIsReady) {
-  TmpDir d;
+  TempDir d;
   const std::string f = d / "order";
   auto db = service("db", "sleep 0.3; echo db-ready >> " + f + "; echo ok >&3; exec sleep 100");
   db.ready.by = ks::ReadyConfig::By::fd;
@@ -163,7 +142,7 @@ TEST(ServicesDaemon, DependentStartsAfterItsDependencyIsReady) {
 }
 
 TEST(ServicesDaemon, AProgramIgnoringSigtermIsKilledAfterStopTimeout) {
-  TmpDir d;
+  TempDir d;
   // Ready (fd 3) only once the trap is set, so the stop cannot come before it.
   auto s = service("stubborn", "trap '' TERM; echo ok >&3; while :; do sleep 0.05; done");
   s.ready.by = ks::ReadyConfig::By::fd;
@@ -181,7 +160,7 @@ TEST(ServicesDaemon, AProgramIgnoringSigtermIsKilledAfterStopTimeout) {
 }
 
 TEST(ServicesDaemon, AutostartFalseWaitsForStart) {
-  TmpDir d;
+  TempDir d;
   auto s = service("later", "exec sleep 100");
   s.autostart = false;
   ks::Daemon daemon{config_in(d, {s}), quiet()};
@@ -191,7 +170,7 @@ TEST(ServicesDaemon, AutostartFalseWaitsForStart) {
 }
 
 TEST(ServicesDaemon, ShutdownStopsEverythingInReverseOrder) {
-  TmpDir d;
+  TempDir d;
   const std::string f = d / "stops";
   auto a = service("a", "trap 'echo a >> " + f + "; exit 0' TERM; while :; do sleep 0.05; done");
   auto b = service("b", "trap 'echo b >> " + f + "; exit 0' TERM; while :; do sleep 0.05; done");
@@ -213,7 +192,7 @@ TEST(ServicesDaemon, SigkillOfTheDaemonProcessLeavesNoServiceRunning) {
   // The child builds a Daemon (an actor system) right after a plain fork() of this threaded
   // test process.
   if (kin::testing::asan) GTEST_SKIP() << kin::testing::asan_fork_reason;
-  TmpDir d;
+  TempDir d;
   const std::string pids = d / "pids";
   auto cfg = config_in(d, {service("a", "echo $$ >> " + pids + "; exec sleep 100"),
                            service("b", "echo $$ >> " + pids + "; exec sleep 100")});
@@ -245,7 +224,7 @@ TEST(ServicesDaemon, SigkillOfTheDaemonProcessLeavesNoServiceRunning) {
 }
 
 TEST(ServicesDaemon, ReloadAppliesAddedRemovedAndChangedServices) {
-  TmpDir d;
+  TempDir d;
   const std::string file = d / "services.toml";
   auto write = [&](const std::string& text) { std::ofstream(file) << text; };
   const std::string head = "[supervisor]\nruntime_dir = \"" + (d / "run") + "\"\n";

@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
+#include "test_util.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -30,27 +32,11 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using nlohmann::json;
 
+using kin::testing::eventually;
+using kin::testing::slurp;
+using kin::testing::TempDir;
+
 namespace {
-
-struct TmpDir {
-  std::string path;
-  TmpDir() {
-    char t[] = "/tmp/kin-dash-test-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TmpDir() { std::filesystem::remove_all(path); }
-  std::string operator/(const std::string& n) const { return path + "/" + n; }
-};
-
-template <class F>
-bool eventually(F f, std::chrono::milliseconds bound = 10s) {
-  auto end = std::chrono::steady_clock::now() + bound;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
 
 ks::ServiceConfig service(const std::string& name, const std::string& script) {
   ks::ServiceConfig s;
@@ -63,7 +49,7 @@ ks::ServiceConfig service(const std::string& name, const std::string& script) {
   return s;
 }
 
-ks::Config config_in(const TmpDir& d) {
+ks::Config config_in(const TempDir& d) {
   ks::Config c;
   c.path = d / "services.toml";
   c.supervisor.runtime_dir = d / "run";
@@ -107,7 +93,7 @@ Reply get(std::uint16_t port, const std::string& t) { return request(port, http:
 }  // namespace
 
 TEST(ServicesDashboard, StatusTreeTimelineLogsAndPage) {
-  TmpDir d;
+  TempDir d;
   ks::Daemon daemon{config_in(d), quiet()};
   ks::Dashboard web{daemon, {.listen = "127.0.0.1:0", .token = "tok"}};
   ASSERT_GT(web.port(), 0);
@@ -146,7 +132,7 @@ TEST(ServicesDashboard, StatusTreeTimelineLogsAndPage) {
 }
 
 TEST(ServicesDashboard, ActionsNeedTokenAndOwnOrigin) {
-  TmpDir d;
+  TempDir d;
   ks::Daemon daemon{config_in(d), quiet()};
   ks::Dashboard web{daemon, {.listen = "127.0.0.1:0", .token = "tok"}};
   auto p = web.port();
@@ -172,7 +158,7 @@ TEST(ServicesDashboard, ActionsNeedTokenAndOwnOrigin) {
 }
 
 TEST(ServicesDashboard, NoTokenMeansReadOnlyAndLoopbackOnly) {
-  TmpDir d;
+  TempDir d;
   ks::Daemon daemon{config_in(d), quiet()};
   EXPECT_THROW((ks::Dashboard{daemon, {.listen = "0.0.0.0:0"}}), kin::ValueError);
   EXPECT_THROW((ks::Dashboard{daemon, {.listen = "nonsense"}}), kin::ValueError);
@@ -186,7 +172,7 @@ TEST(ServicesDashboard, NoTokenMeansReadOnlyAndLoopbackOnly) {
 }
 
 TEST(ServicesDashboard, OversizedAndBadRequestsRefused) {
-  TmpDir d;
+  TempDir d;
   ks::Daemon daemon{config_in(d), quiet()};
   ks::Dashboard web{daemon, {.listen = "127.0.0.1:0", .token = "tok"}};
   {
@@ -220,7 +206,7 @@ TEST(ServicesDashboard, OversizedAndBadRequestsRefused) {
 }
 
 TEST(ServicesDashboard, EventsStreamDeliversRestartsAndCloseIsPrompt) {
-  TmpDir d;
+  TempDir d;
   ks::Daemon daemon{config_in(d), quiet()};
   auto web = std::make_unique<ks::Dashboard>(daemon, ks::DashboardOptions{.listen = "127.0.0.1:0", .token = "tok"});
   net::io_context ioc;
@@ -294,7 +280,7 @@ std::uint16_t free_port() {
 TEST(ServicesDashboard, BrowserSeesRestartsAndStops) {
   if (::access("/usr/bin/chromium", X_OK) != 0 || ::access("/usr/bin/chromedriver", X_OK) != 0)
     GTEST_SKIP() << "no /usr/bin/chromium or /usr/bin/chromedriver (Debian's chromium, chromium-driver)";
-  TmpDir d;
+  TempDir d;
   ks::Daemon daemon{config_in(d), quiet()};
   ks::Dashboard web{daemon, {.listen = "127.0.0.1:0", .token = "tok"}};
 

@@ -6,6 +6,8 @@
 #include <kin/errors.hpp>
 #include <kin/run.hpp>
 
+#include "test_util.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -22,23 +24,10 @@
 
 using namespace std::chrono_literals;
 
+using kin::testing::slurp;
+using kin::testing::TempDir;
+
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char buf[] = "/tmp/kin-popen-pipe-XXXXXX";
-    path = ::mkdtemp(buf);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 bool pid_alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
@@ -102,7 +91,7 @@ TEST(PopenPipeline, AnUnusedHandedOverEndIsClosed) {
 
 TEST(PopenRedirect, FilesForStdinStdoutAndAppend) {
   TempDir d;
-  const std::string in = d.path + "/in.txt", out = d.path + "/out.txt";
+  const std::string in = d / "in.txt", out = d / "out.txt";
   { std::ofstream(in) << "hello\n"; }
   kin::Popen p{{"cat"}, {.stdin_ = kin::File{in}, .stdout_ = kin::File{out}}};
   EXPECT_EQ(p.wait(5s), 0);
@@ -121,7 +110,7 @@ TEST(PopenRedirect, MissingInputFileIsOSError) {
 
 TEST(PopenRedirect, CallersFdIsDuplicatedAndKept) {
   TempDir d;
-  const std::string out = d.path + "/fd.txt";
+  const std::string out = d / "fd.txt";
   int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0);
   kin::Popen p{{"sh", "-c", "echo to-fd; echo err >&2"}, {.stdout_ = kin::Fd{fd}, .stderr_ = kin::Fd{fd}}};
@@ -219,7 +208,7 @@ TEST(RunTimeout, PythonBehaviourOnRequest) {
   // timeout_kills_group = false: only the child is killed; with no captured pipes run()
   // returns without waiting for the grandchild, which is ours to clean up.
   TempDir d;
-  const std::string pidfile = d.path + "/pid";
+  const std::string pidfile = d / "pid";
   EXPECT_THROW((void)kin::run({"sh", "-c", "sleep 30 & echo $! > " + pidfile + "; wait"},
                               {.timeout = 300ms, .timeout_kills_group = false}),
                kin::TimeoutExpired);
@@ -231,8 +220,8 @@ TEST(RunTimeout, PythonBehaviourOnRequest) {
 
 TEST(RunRedirect, FileInputAndOutput) {
   TempDir d;
-  { std::ofstream(d.path + "/in") << "3\n1\n2\n"; }
-  auto r = kin::run({"sort"}, {.stdin_ = kin::File{d.path + "/in"}, .stdout_ = kin::File{d.path + "/out"}});
+  { std::ofstream(d / "in") << "3\n1\n2\n"; }
+  auto r = kin::run({"sort"}, {.stdin_ = kin::File{d / "in"}, .stdout_ = kin::File{d / "out"}});
   EXPECT_EQ(r.returncode, 0);
-  EXPECT_EQ(slurp(d.path + "/out"), "1\n2\n3\n");
+  EXPECT_EQ(slurp(d / "out"), "1\n2\n3\n");
 }

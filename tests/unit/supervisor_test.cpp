@@ -40,17 +40,8 @@ using kin_sup_test::Log;
 using kin_sup_test::not_running;
 using kin_sup_test::replaced;
 
-bool exists(pid_t pid) { return fs::exists("/proc/" + std::to_string(pid)); }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/kin-sup-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
+using kin_sup_test::exists;
+using kin_sup_test::TempDir;
 
 kin::ChildSpec sleeper(const std::string& id, kin::Restart r = kin::permanent) {
   return kin::ChildSpec{.id = id, .start = kin::program({"sleep", "100"}), .restart = r, .shutdown = 2s};
@@ -60,18 +51,7 @@ void idle_forever() {
   for (;;) ::pause();
 }
 
-class SupervisorTest : public ::testing::Test {
- protected:
-  kin::ActorSystem sys;
-  Log log;
-  void TearDown() override {
-    if (HasFailure())
-      for (auto& l : log.all()) std::fprintf(stderr, "  log: %s\n", l.c_str());
-  }
-  kin::SupervisorOptions opts(kin::Strategy s = kin::one_for_one, int intensity = 10) {
-    return kin::SupervisorOptions{.strategy = s, .intensity = intensity, .period = 10s, .log = log.sink()};
-  }
-};
+using SupervisorTest = kin_sup_test::SupervisorFixture;
 
 // ---- one_for_one over each child kind ----
 

@@ -5,6 +5,8 @@
 
 #include <kin/supervisor.hpp>
 
+#include "test_util.hpp"
+
 #include <caf/all.hpp>
 
 #include <gtest/gtest.h>
@@ -29,6 +31,9 @@ namespace kin_sup_test {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using kin::testing::eventually;
+using kin::testing::slurp;
+using kin::testing::TempDir;
 
 // Collects the supervisor's log lines (one per event).
 struct Log {
@@ -51,15 +56,6 @@ struct Log {
     return *lines;
   }
 };
-
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds bound = 10s) {
-  auto end = std::chrono::steady_clock::now() + bound;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 inline kin::ChildInfo info(kin::Supervisor& sup, const std::string& id) {
   for (auto& c : sup.which_children())
@@ -89,30 +85,6 @@ inline bool not_running(pid_t pid) {
 }
 
 inline bool exists(pid_t pid) { return fs::exists("/proc/" + std::to_string(pid)); }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/kin-supopt-XXXXXX";
-    const char* p = ::mkdtemp(tmpl);
-    if (!p) throw std::runtime_error("mkdtemp failed");
-    path = fs::canonical(p);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
-
-inline std::string slurp(const std::string& file) {
-  std::ifstream f(file);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // The pid a child script wrote to `file` (0 if it did not within the bound).
 inline pid_t pid_in(const std::string& file, std::chrono::milliseconds bound = 10s) {
