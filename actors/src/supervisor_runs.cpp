@@ -185,7 +185,10 @@ class LogPump : public std::enable_shared_from_this<LogPump> {
  private:
   void drain() {
     char buf[65536];
-    for (;;) {
+    // At most 1 MiB per turn: a program that writes without pause must not keep the runtime
+    // thread, which everything kin watches shares, from its other fds.
+    for (int turns = 0;; ++turns) {
+      if (turns == 16) return arm();
       auto n = ::read(r_.get(), buf, sizeof buf);
       if (n > 0) {
         write(buf, static_cast<std::size_t>(n));
