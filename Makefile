@@ -74,7 +74,7 @@ run: deps
 	  $(BUILD_DIR)/examples/$$name $(ARGS)
 
 # The README's second quick start: a producer/consumer system under `kin supervise` (Ctrl-C
-# stops it; `kin ctl -c examples/services/services.toml status` from another terminal).
+# stops it; ARGS="--http 127.0.0.1:8080" adds the dashboard).
 services: deps
 	@scripts/configure.sh $(BUILD_DIR) $(MAIN_CONFIG)
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target kin_cli services_demo

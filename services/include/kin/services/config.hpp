@@ -134,13 +134,13 @@ struct SupervisorConfig {
   std::string log_dir{};      // "" : <runtime_dir>/logs/<name>
   int max_restarts = 5;       // the top supervisor's intensity and period
   std::chrono::milliseconds within{60000};
-  std::chrono::milliseconds shutdown_timeout{30000};  // bound of the whole stop on SIGTERM
+  std::chrono::milliseconds shutdown_timeout{30000};  // checked; not yet applied (see docs/services.md)
   std::optional<std::string> http{};  // "127.0.0.1:8080": serve the dashboard
   std::string token_file{};           // the dashboard's token (needed off loopback and for actions)
 };
 
 struct Config {
-  std::string path{};       // the file it came from (absolute), re-read by `kin ctl reload`
+  std::string path{};       // the file it came from (absolute), re-read by Daemon::reload (SIGHUP)
   SupervisorConfig supervisor{};
   std::vector<ServiceConfig> services{};  // in start order: every service after its dependencies
   std::vector<GroupConfig> groups{};

@@ -1,19 +1,20 @@
 // kin::services::Daemon: what `kin supervise services.toml` is — the services of a Config run
 // as a kin::Supervisor tree, a live status table, logs, reload, and the control socket that
-// `kin ctl` talks to.
+// `kin ctl` is to talk to (not built yet: socket_path() and key_file() only name it).
 //
 //   auto config = kin::services::load_config("services.toml");
 //   kin::services::Daemon d{config};      // starts the autostart services, dependencies first
 //   for (auto& s : d.status()) std::cout << s.name << " " << s.state << "\n";
 //   d.restart("web");                     // a service (all its instances), an instance, or "all"
 //   d.reload();                           // re-read the file, apply only the differences
-//   d.wait();                             // until shutdown() (kin ctl shutdown, SIGTERM)
+//   d.wait();                             // until shutdown() (SIGTERM to kin supervise)
 //
-// The tree: a top supervisor (one_for_one) holds one nested supervisor per group (the group's
-// strategy) and one per ungrouped service; each service's supervisor (its max_restarts/within)
-// holds its numprocs instances as kin::program children. A service that exceeds its restart
-// intensity is FATAL and stays down; the others keep running. Children start in dependency
-// order, each after its dependencies are ready, and stop in reverse order.
+// Each service runs under a kin::Supervisor of its own (one_for_one, the service's
+// max_restarts/within) holding its numprocs instances as kin::program children; the Daemon
+// keeps these supervisors in Config::services order. (Group supervisors with the group's
+// strategy, and a top supervisor, are not built yet: a [groups] table is checked only.) A
+// service that exceeds its restart intensity is FATAL and stays down; the others keep running.
+// Instances start in dependency order, each after the previous is ready, and stop in reverse.
 //
 // A crash: the daemon's children die with it, even on SIGKILL (PR_SET_PDEATHSIG on each, and
 // the kernel's process-group kill of what they left); nothing keeps running.
@@ -76,7 +77,7 @@ struct ReloadResult {
 };
 
 struct DaemonOptions {
-  /// Serve the control socket (kin ctl). Tests of the tree alone may turn it off.
+  /// Reserved for the control socket of kin ctl, which is not built yet (no effect today).
   bool control_socket = true;
   /// Receives the supervisor's event lines; unset: stderr.
   std::function<void(const std::string&)> log{};
@@ -84,8 +85,7 @@ struct DaemonOptions {
 
 class Daemon {
  public:
-  /// Starts the autostart services in dependency order and (with options.control_socket) the
-  /// control socket. Throws what the tree's start throws, having stopped what it started.
+  /// Starts the autostart services in dependency order. Throws what the tree's start throws, having stopped what it started.
   explicit Daemon(Config config, DaemonOptions options = {});
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -119,8 +119,9 @@ class Daemon {
   int subscribe(std::function<void(const TimelineEvent&)> fn);
   void unsubscribe(int id);
 
-  /// Stops every service in reverse dependency order, bounded by supervisor.shutdown_timeout
-  /// (then SIGKILL), and closes the control socket. Idempotent; returns at once.
+  /// Stops every service in reverse dependency order, each bounded by its stop_timeout (then
+  /// SIGKILL to its group; supervisor.shutdown_timeout does not bound the whole yet).
+  /// Idempotent; returns at once.
   void shutdown();
   /// Blocks until shutdown() was called and everything stopped.
   void wait();
@@ -128,7 +129,7 @@ class Daemon {
   [[nodiscard]] bool stopping() const;
 
   [[nodiscard]] const Config& config() const;
-  /// Where the control socket listens and the key file it wants.
+  /// Where the control socket of kin ctl is to listen and the key file it is to want (paths only).
   [[nodiscard]] std::string socket_path() const;
   [[nodiscard]] std::string key_file() const;
 
