@@ -1,5 +1,5 @@
 // Small helpers every kind of test uses: a temporary directory removed at the end, a bounded
-// wait for a condition, and reading a whole file.
+// wait for a condition, reading a whole file, and a shared-memory registry of the test's own.
 //
 //   kin::testing::TempDir d;                       // /tmp/kin-test-XXXXXX, removed with d
 //   std::string f = d / "out.log";
@@ -34,6 +34,18 @@ struct TempDir {
     std::filesystem::remove_all(path, ec);
   }
   std::string operator/(const std::string& f) const { return (path / f).string(); }
+};
+
+/// Points $KIN_SHM_REGISTRY_DIR at a fresh private directory while it lives, so no other kin
+/// program on the machine (a test running beside this one) reclaims this test's dead creators
+/// first: a test that checks what a scan reclaims needs one.
+struct PrivateShmRegistry {
+  TempDir dir;
+  PrivateShmRegistry() { ::setenv("KIN_SHM_REGISTRY_DIR", dir.path.c_str(), 1); }
+  PrivateShmRegistry(const PrivateShmRegistry&) = delete;
+  PrivateShmRegistry& operator=(const PrivateShmRegistry&) = delete;
+  ~PrivateShmRegistry() { ::unsetenv("KIN_SHM_REGISTRY_DIR"); }
+  [[nodiscard]] std::string path() const { return dir.path.string(); }
 };
 
 /// Polls `pred` until it holds or `bound` has passed; the last answer of `pred`.

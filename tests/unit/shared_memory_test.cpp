@@ -7,6 +7,7 @@
 
 #include "leak_check.hpp"
 #include "sync_test_util.hpp"
+#include "test_util.hpp"
 
 #include <sys/stat.h>
 
@@ -122,6 +123,7 @@ TEST(SharedMemory, KilledCreatorIsReclaimedByTheReapingParent) {
 }
 
 TEST(SharedMemory, KilledCreatorIsReclaimedByTheNextScan) {
+  kin::testing::PrivateShmRegistry registry;  // or a test beside this one may scan first
   std::string name = kin::testing::shm_name("scan");
   pid_t pid = fork_child([&] {
     kin::SharedMemory s{name, 128};
@@ -135,6 +137,7 @@ TEST(SharedMemory, KilledCreatorIsReclaimedByTheNextScan) {
 }
 
 TEST(SharedMemory, NameReusedByAnotherCreatorIsNotReclaimed) {
+  kin::testing::PrivateShmRegistry registry;
   std::string name = kin::testing::shm_name("reuse");
   kin::detail::reclaim_dead_segments_once();  // this process's first-use scan is done before
   pid_t pid = fork_child([&] {

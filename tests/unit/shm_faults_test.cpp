@@ -14,6 +14,7 @@
 
 #include "fault_injection.hpp"
 #include "leak_check.hpp"
+#include "test_util.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -52,23 +53,13 @@ std::vector<std::string> shm_names_with(const std::string& part) {
 // A registry of this test's own (so no other kin program on the machine reclaims for us).
 class PrivateRegistry : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kin_c2_registry_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    ::setenv("KIN_SHM_REGISTRY_DIR", dir_.c_str(), 1);
-  }
-  void TearDown() override {
-    ::unsetenv("KIN_SHM_REGISTRY_DIR");
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
   [[nodiscard]] std::size_t files() const {
     std::size_t n = 0;
     for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir_)) ++n;
     return n;
   }
-  std::string dir_;
+  kin::testing::PrivateShmRegistry registry_;
+  std::string dir_ = registry_.path();
 };
 
 // Runs `body` in a child that has its own mount namespace with a `size` tmpfs on /dev/shm.
