@@ -6,6 +6,7 @@
 #include <kin/listener.hpp>
 #include <kin/pipe.hpp>
 #include <kin/process.hpp>
+#include <kin/runtime/auth.hpp>
 #include <kin/runtime/listener_core.hpp>
 
 #include <netinet/in.h>
@@ -13,7 +14,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -205,23 +205,6 @@ int server_entry(std::string host, std::uint16_t port, std::string path, std::st
   });
 }
 
-std::string random_hex(std::size_t n) {
-  std::string bytes(n, '\0');
-  std::size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::getrandom(bytes.data() + got, n - got, 0);
-    if (r > 0) got += static_cast<std::size_t>(r);
-    else if (errno != EINTR) throw OSError(errno, "getrandom");
-  }
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (unsigned char ch : bytes) {
-    out.push_back(digits[ch >> 4]);
-    out.push_back(digits[ch & 15]);
-  }
-  return out;
-}
 }  // namespace
 }  // namespace detail::mgr
 
@@ -308,7 +291,7 @@ Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
   auto& im = *impl_;
-  im.authkey = options.authkey.empty() ? detail::mgr::random_hex(32) : options.authkey;
+  im.authkey = options.authkey.empty() ? detail::random_hex(32) : options.authkey;
   im.max_message = options.max_message;
   Address at = options.address;
   if (at.path.empty() && at.host.empty()) {
@@ -318,7 +301,7 @@ Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
                                 .append("-")
                                 .append(std::to_string(++counter))
                                 .append("-")
-                                .append(detail::mgr::random_hex(6))
+                                .append(detail::random_hex(6))
                                 .append(".sock"));
     im.socket_path = at.path;
   }

@@ -1,6 +1,7 @@
 // `kin`: the command line face of the runtime. `kin info` prints what this build of kin and
 // this machine offer (the figures a bug report needs); `kin supervise FILE` runs a
-// services.toml (docs/services.md).
+// services.toml and `kin ctl` controls it (docs/services.md).
+#include "ctl.hpp"
 #include "supervise.hpp"
 
 #include <kin/runtime/framing.hpp>
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   std::string file, http;
   sup->add_option("file", file, "the services.toml")->required();
   sup->add_option("--http", http, "serve the dashboard on HOST:PORT (loopback unless a token file is set)");
+  auto run_ctl = kin::cli::add_ctl(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;  // LSB: 2 is a bad usage
   }
   if (*sup) return kin::cli::supervise(file, http);
+  if (int rc = run_ctl(); rc >= 0) return rc;
   if (*info || app.get_subcommands().empty()) print_info();
   return 0;
 }

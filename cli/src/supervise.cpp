@@ -1,10 +1,13 @@
 // `kin supervise FILE [--http HOST:PORT]`: runs a services.toml in the foreground (see
-// docs/services.md). SIGTERM or SIGINT stops the services in reverse dependency order; SIGHUP
-// re-reads the file and applies the differences. A bad file is printed as
-// file:line:column: key: message, with exit status 2, and nothing starts.
+// docs/services.md), with the control socket of `kin ctl`. SIGTERM or SIGINT (or `kin ctl
+// shutdown`) stops the services in reverse dependency order; SIGHUP re-reads the file and
+// applies the differences. A bad file is printed as file:line:column: key: message, with exit
+// status 2, and nothing starts. Exit 1: it could not start, or the tree gave up.
 #include "supervise.hpp"
 
+#include <kin/runtime/auth.hpp>
 #include <kin/services/config.hpp>
+#include <kin/services/control.hpp>
 #include <kin/services/daemon.hpp>
 #include <kin/services/dashboard.hpp>
 
@@ -13,8 +16,8 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <random>
 #include <string>
+#include <thread>
 
 namespace kin::cli {
 
@@ -24,14 +27,6 @@ std::string read_token(const std::string& path) {
   std::ifstream f(path);
   std::string t;
   std::getline(f, t);
-  return t;
-}
-
-std::string random_token() {
-  std::random_device rd;
-  static const char* hex = "0123456789abcdef";
-  std::string t;
-  for (int i = 0; i < 32; ++i) t.push_back(hex[rd() % 16]);
   return t;
 }
 
@@ -69,11 +64,13 @@ int supervise(const std::string& file, const std::string& http) {
   ::pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   std::unique_ptr<services::Daemon> daemon;
+  std::unique_ptr<services::ControlServer> control;
   std::unique_ptr<services::Dashboard> dashboard;
   try {
     daemon = std::make_unique<services::Daemon>(config);
+    control = std::make_unique<services::ControlServer>(*daemon);
     if (!listen.empty()) {
-      std::string token = config.supervisor.token_file.empty() ? random_token()
+      std::string token = config.supervisor.token_file.empty() ? kin::detail::random_hex(16)
                                                                : read_token(config.supervisor.token_file);
       dashboard = std::make_unique<services::Dashboard>(*daemon, services::DashboardOptions{listen, token});
       std::fprintf(stderr, "kin supervise: dashboard at %s?token=%s\n", dashboard->url().c_str(), token.c_str());
@@ -82,7 +79,15 @@ int supervise(const std::string& file, const std::string& http) {
     std::fprintf(stderr, "kin supervise: %s\n", e.what());
     return 1;
   }
-  std::fprintf(stderr, "kin supervise: %zu services running from %s\n", config.services.size(), config.path.c_str());
+  std::fprintf(stderr, "kin supervise: %zu services running from %s; kin ctl at %s\n", config.services.size(),
+               config.path.c_str(), control->socket_path().c_str());
+
+  // A stop from inside (kin ctl shutdown, or the tree giving up) ends the wait below as a
+  // SIGTERM would; after a SIGTERM the signal it sends stays blocked and pending, harmlessly.
+  std::thread watcher([&daemon, main = ::pthread_self()] {
+    daemon->wait();
+    ::pthread_kill(main, SIGTERM);
+  });
 
   for (;;) {
     int sig = 0;
@@ -95,12 +100,19 @@ int supervise(const std::string& file, const std::string& http) {
       }
       continue;
     }
-    std::fprintf(stderr, "kin supervise: %s, stopping the services\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (!daemon->stopping())
+      std::fprintf(stderr, "kin supervise: %s, stopping the services\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     break;
   }
-  dashboard.reset();  // before the daemon it watches
+  dashboard.reset();  // before the daemon they serve
+  control.reset();
   daemon->shutdown();
   daemon->wait();
+  watcher.join();
+  if (daemon->gave_up()) {
+    std::fprintf(stderr, "kin supervise: too many services gave up ([supervisor] max_restarts); stopped them all\n");
+    return 1;
+  }
   return 0;
 }
 

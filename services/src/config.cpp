@@ -3,10 +3,13 @@
 
 #include <toml++/toml.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -564,6 +567,15 @@ Config parse_config(std::string_view text, const std::string& path) {
         else if (gk == "within") g.within = p.duration(gv, kk);
       }
       if (g.services.empty()) throw ConfigError(g.where, where, "lists no services (services = [\"a\", \"b\"])");
+      // One restart budget per supervisor: the group's, for every instance of its services.
+      for (auto& name : g.services)
+        for (const char* key : {"max_restarts", "within"})
+          if (const toml::node* own = root.at_path(std::string{"services."}.append(name).append(".").append(key)).node()) {
+            std::string msg = "service ";
+            msg.append(name).append(" is in group ").append(g.name).append(", whose ").append(key);
+            msg.append(" applies to all its services; set it in [groups.").append(g.name).append("]");
+            throw ConfigError(p.at(*own), join(join("services", name), key), msg);
+          }
       config.groups.push_back(std::move(g));
     }
     std::stable_sort(config.groups.begin(), config.groups.end(), [](const GroupConfig& a, const GroupConfig& b) {
@@ -669,6 +681,24 @@ Config load_config(const std::string& path) {
     throw ConfigError(SourcePosition{path, 0, 0}, "", std::string{"cannot read: "}.append(std::strerror(err)));
   }
   return parse_config(text.str(), path);
+}
+
+std::string runtime_dir(const SupervisorConfig& s) {
+  if (!s.runtime_dir.empty()) return s.runtime_dir;
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') return std::string(x) + "/kin";
+  return "/tmp/kin-" + std::to_string(::geteuid());
+}
+
+std::string socket_path(const SupervisorConfig& s) {
+  return s.socket.empty() ? runtime_dir(s) + "/" + s.name + ".sock" : s.socket;
+}
+
+std::string key_path(const SupervisorConfig& s) {
+  return s.key_file.empty() ? runtime_dir(s) + "/" + s.name + ".key" : s.key_file;
+}
+
+std::string log_dir(const SupervisorConfig& s) {
+  return s.log_dir.empty() ? runtime_dir(s) + "/logs/" + s.name : s.log_dir;
 }
 
 }  // namespace kin::services

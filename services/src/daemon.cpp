@@ -3,6 +3,8 @@
 // the status table from the events, so status() never asks the supervisors.
 #include <kin/services/daemon.hpp>
 
+#include "private_files.hpp"
+
 #include <kin/actor_system.hpp>
 #include <kin/supervisor.hpp>
 
@@ -10,6 +12,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -30,11 +34,6 @@ namespace kin::services {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string default_runtime_dir() {
-  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') return std::string(x) + "/kin";
-  return "/tmp/kin-" + std::to_string(::getuid());
-}
 
 bool same(const ServiceConfig& a, const ServiceConfig& b) {
   return a.command == b.command && a.env == b.env && a.cwd == b.cwd && a.numprocs == b.numprocs &&
@@ -85,9 +84,13 @@ struct Daemon::Impl {
   };
   struct Svc {
     ServiceConfig cfg;
-    std::unique_ptr<kin::Supervisor> sup;
   };
-
+  // A supervisor of the tree under the daemon: a service's own (one_for_one, the service's
+  // budget), or a group's (its strategy and budget, over all its services' instances).
+  struct Unit {
+    std::unique_ptr<kin::Supervisor> sup;
+    std::set<std::string> children;  // instances it holds a spec of
+  };
   Config config;
   DaemonOptions options;
   std::string runtime_dir, log_dir;
@@ -98,6 +101,10 @@ struct Daemon::Impl {
   std::vector<std::string> order;  // instance names, start order
   std::map<std::string, Row> rows;
   std::vector<std::unique_ptr<Svc>> svcs;
+  std::map<std::string, Unit> units;       // by unit_of(): a service's name or a group's
+  std::deque<Clock::time_point> give_ups;  // of units, for [supervisor] max_restarts/within
+  std::set<std::string> dead_units;       // units that gave up, until started again
+  bool gave_up_flag = false;
   std::deque<TimelineEvent> events;
   std::map<int, std::function<void(const TimelineEvent&)>> subs;
   int next_sub = 1;
@@ -111,18 +118,45 @@ struct Daemon::Impl {
     return nullptr;
   }
 
-  void on_event(const kin::SupervisorEvent& e) {
+  static std::string unit_of(const ServiceStatus& s) { return s.group.empty() ? s.service : s.group; }
+  static std::string unit_of(const ServiceConfig& s) { return s.group.empty() ? s.name : s.group; }
+
+  // OTP's escalation one level up: more than [supervisor] max_restarts units giving up within
+  // `within` and the daemon itself gives up (kin supervise then exits 1). Under mu.
+  bool count_give_up() {
+    const auto now = Clock::now();
+    give_ups.push_back(now);
+    while (!give_ups.empty() && now - give_ups.front() > config.supervisor.within) give_ups.pop_front();
+    if (static_cast<int>(give_ups.size()) <= config.supervisor.max_restarts || gave_up_flag) return false;
+    gave_up_flag = true;
+    return true;
+  }
+
+  void publish(const TimelineEvent& te) {
     std::vector<std::function<void(const TimelineEvent&)>> fns;
+    {
+      std::lock_guard lk(mu);
+      events.push_back(te);
+      if (events.size() > 1000) events.pop_front();
+      for (auto& [id, fn] : subs) fns.push_back(fn);
+    }
+    for (auto& fn : fns) fn(te);
+  }
+
+  void on_event(const kin::SupervisorEvent& e) {
     TimelineEvent te{std::chrono::system_clock::now(), e.child, to_string(e.kind), e.pid, e.reason};
+    bool escalate = false;
     {
       std::lock_guard lk(mu);
       if (e.kind == kin::EventKind::gave_up) {
         te.name = e.supervisor;
         for (auto& [n, r] : rows)
-          if (r.s.service == e.supervisor) {
+          if (unit_of(r.s) == e.supervisor) {
             r.s.state = "FATAL", r.s.pid = 0, r.s.ready = false;
             r.s.last_reason = e.reason.empty() ? "too many restarts" : e.reason;
           }
+        dead_units.insert(e.supervisor);
+        escalate = count_give_up();
       } else if (auto it = rows.find(e.child); it != rows.end()) {
         auto& r = it->second;
         switch (e.kind) {
@@ -152,12 +186,13 @@ struct Daemon::Impl {
           default: break;
         }
       }
-      events.push_back(te);
-      if (events.size() > 1000) events.pop_front();
-      for (auto& [id, fn] : subs) fns.push_back(fn);
     }
     if (options.log) options.log(to_string(e));
-    for (auto& fn : fns) fn(te);
+    publish(te);
+    if (escalate) {
+      if (options.log) options.log("kin.supervise event=gave_up reason=\"too many services gave up\"");
+      shutdown_async();
+    }
   }
 
   std::string out_path(const ServiceConfig& s, const std::string& inst, bool err) const {
@@ -223,86 +258,152 @@ struct Daemon::Impl {
     }
   }
 
-  // (Re)creates the service's supervisor and starts its instances, each after the previous is ready.
-  bool is_fatal(const Svc& s) const {
-    std::lock_guard lk(mu);
-    for (auto& [n, r] : rows)
-      if (r.s.service == s.cfg.name && r.s.state == "FATAL") return true;
-    return false;
-  }
 
-  void start_service(Svc& s) {
-    s.sup.reset();
+  // The unit's supervisor, made on first use (and afresh after it gave up).
+  Unit& unit_for(const ServiceConfig& s) {
+    const std::string name = unit_of(s);
+    Unit& u = units[name];
     {
       std::lock_guard lk(mu);
-      for (auto& [n, r] : rows)
-        if (r.s.service == s.cfg.name) r.s.state = "STARTING", r.s.restarts = 0;
+      if (dead_units.erase(name) != 0) u.sup.reset(), u.children.clear();
     }
-    s.sup = std::make_unique<kin::Supervisor>(
-        sys, kin::SupervisorOptions{.strategy = kin::one_for_one,
-                                    .intensity = s.cfg.max_restarts,
-                                    .period = s.cfg.within,
-                                    .name = s.cfg.name,
-                                    .log = [](const std::string&) {}});
-    s.sup->subscribe(listener);
+    if (!u.sup) {
+      kin::SupervisorOptions o{.strategy = kin::one_for_one,
+                               .intensity = s.max_restarts,
+                               .period = s.within,
+                               .name = name,
+                               .log = [](const std::string&) {}};
+      for (auto& g : config.groups)
+        if (g.name == s.group) o.strategy = g.strategy, o.intensity = g.max_restarts, o.period = g.within;
+      u.sup = std::make_unique<kin::Supervisor>(sys, std::move(o));
+      u.sup->subscribe(listener);
+    }
+    return u;
+  }
+
+  // Takes the instance's spec out of its unit (stopping it first).
+  static void remove_child(Unit& u, const std::string& inst) {
+    if (u.children.erase(inst) == 0) return;
+    try {
+      u.sup->terminate_child(inst);  // it reports the exit (how it ended); destruction does not
+      u.sup->delete_child(inst);
+    } catch (const std::exception&) {
+      // gone already: a temporary instance that ended, or a supervisor that gave up
+    }
+  }
+
+  [[nodiscard]] bool is_up(const std::string& inst) const {
+    std::lock_guard lk(mu);
+    auto it = rows.find(inst);
+    if (it == rows.end()) return false;
+    const auto& st = it->second.s.state;
+    return st == "RUNNING" || st == "STARTING" || st == "BACKOFF" || st == "STOPPING";
+  }
+
+  // Starts the service's instances that are not up, with the current settings, each after the
+  // previous is ready.
+  // `only`: one instance of it; "": all.
+  void start_service(Svc& s, const std::string& only = {}) {
+    Unit& u = unit_for(s.cfg);
     auto names = instance_names(s.cfg);
     for (int i = 0; i < static_cast<int>(names.size()); ++i) {
+      const auto& inst = names[static_cast<std::size_t>(i)];
+      if (!only.empty() && inst != only) continue;
+      if (u.children.count(inst) != 0 && is_up(inst)) continue;
+      remove_child(u, inst);
+      {
+        std::lock_guard lk(mu);
+        auto& r = rows[inst];
+        r.s.state = "STARTING", r.s.restarts = 0, r.stopped_by_request = false;
+      }
       try {
-        s.sup->start_child(spec_for(s.cfg, i, names[static_cast<std::size_t>(i)]));
+        u.sup->start_child(spec_for(s.cfg, i, inst));
+        u.children.insert(inst);
       } catch (const std::exception& ex) {
         std::lock_guard lk(mu);
-        auto& r = rows[names[static_cast<std::size_t>(i)]];
+        auto& r = rows[inst];
         r.s.state = "FATAL", r.s.last_reason = ex.what(), r.s.pid = 0;
       }
     }
   }
 
-  void stop_service(Svc& s) {
+  // Stops the service's instances in reverse order and takes them out of their unit; a unit
+  // left with nothing is dropped.
+  void stop_service(Svc& s, const std::string& only = {}) {
+    std::vector<std::string> was_down;
+    auto mine = [&](const std::string& inst, const Row& r) {
+      return r.s.service == s.cfg.name && (only.empty() || inst == only);
+    };
     {
       std::lock_guard lk(mu);
       for (auto& [n, r] : rows)
-        if (r.s.service == s.cfg.name) {
+        if (mine(n, r)) {
           r.stopped_by_request = true;
           if (r.s.pid != 0) r.s.state = "STOPPING";
+          else if (r.s.state == "BACKOFF" || r.s.state == "STARTING") was_down.push_back(n);
         }
     }
-    // terminate_child first: it reports each exit (how it ended) where destruction does not.
-    if (s.sup && !is_fatal(s)) {
+    if (auto it = units.find(unit_of(s.cfg)); it != units.end()) {
       auto names = instance_names(s.cfg);
-      for (auto it = names.rbegin(); it != names.rend(); ++it) try {
-          s.sup->terminate_child(*it);
-        } catch (const std::exception&) {
-          // a temporary instance that already ended is no longer listed
+      for (auto n = names.rbegin(); n != names.rend(); ++n)
+        if (only.empty() || *n == only) remove_child(it->second, *n);
+      if (it->second.children.empty()) units.erase(it);
+    }
+    {
+      std::lock_guard lk(mu);
+      for (auto& [n, r] : rows)
+        if (mine(n, r)) {
+          if (r.s.state != "FATAL") r.s.state = "STOPPED";
+          r.s.pid = 0, r.s.ready = false;
         }
     }
-    s.sup.reset();
-    std::lock_guard lk(mu);
-    for (auto& [n, r] : rows)
-      if (r.s.service == s.cfg.name) {
-        if (r.s.state != "FATAL") r.s.state = "STOPPED";
-        r.s.pid = 0, r.s.ready = false;
-      }
+    // An instance stopped while it was down (in backoff, say) has no exit to report.
+    for (auto& n : was_down) publish(TimelineEvent{std::chrono::system_clock::now(), n, "stopped", 0, "by request"});
   }
 
-  // Services a name selects: "all", a service, an instance's service, a group's services.
-  std::vector<Svc*> select(const std::string& name) {
-    std::vector<Svc*> out;
+  // What a name selects: "all", a service, a group's services (each with "": all its
+  // instances), or one instance (its service, and its name).
+  std::vector<std::pair<Svc*, std::string>> select(const std::string& name) {
+    std::vector<std::pair<Svc*, std::string>> out;
     for (auto& s : svcs) {
-      bool hit = name == "all" || s->cfg.name == name || (!s->cfg.group.empty() && s->cfg.group == name);
-      if (!hit)
-        for (auto& inst : instance_names(s->cfg)) hit = hit || inst == name;
-      if (hit) out.push_back(s.get());
+      if (name == "all" || s->cfg.name == name || (!s->cfg.group.empty() && s->cfg.group == name)) {
+        out.emplace_back(s.get(), std::string{});
+        continue;
+      }
+      for (auto& inst : instance_names(s->cfg))
+        if (inst == name) out.emplace_back(s.get(), inst);
     }
     if (out.empty() && name != "all") throw UnknownService("no service, instance or group named '" + name + "'");
     return out;
   }
 
+  // Reverse start order, each service bounded by its stop_timeout; the whole by
+  // shutdown_timeout, after which every instance's process group gets SIGKILL.
   void do_shutdown() {
-    std::lock_guard g(ops);
-    for (auto it = svcs.rbegin(); it != svcs.rend(); ++it) stop_service(**it);
+    std::thread sweeper([this] {
+      std::unique_lock lk(mu);
+      if (cv.wait_for(lk, config.supervisor.shutdown_timeout, [&] { return stopped; })) return;
+      for (auto& [n, r] : rows)
+        if (r.s.pid > 1) ::kill(-r.s.pid, SIGKILL), ::kill(r.s.pid, SIGKILL);  // each leads its group
+    });
+    {
+      std::lock_guard g(ops);
+      for (auto it = svcs.rbegin(); it != svcs.rend(); ++it) stop_service(**it);
+      units.clear();
+    }
+    {
+      std::lock_guard lk(mu);
+      stopped = true;
+      cv.notify_all();
+    }
+    sweeper.join();
+  }
+
+  void shutdown_async() {
     std::lock_guard lk(mu);
-    stopped = true;
-    cv.notify_all();
+    if (stopping_flag) return;
+    stopping_flag = true;
+    stopper = std::thread([this] { do_shutdown(); });
   }
 };
 
@@ -310,11 +411,9 @@ Daemon::Daemon(Config config, DaemonOptions options) : impl_(std::make_unique<Im
   auto& m = *impl_;
   m.config = std::move(config);
   m.options = std::move(options);
-  m.runtime_dir = m.config.supervisor.runtime_dir.empty() ? default_runtime_dir() : m.config.supervisor.runtime_dir;
-  m.log_dir = m.config.supervisor.log_dir.empty() ? m.runtime_dir + "/logs/" + m.config.supervisor.name
-                                                  : m.config.supervisor.log_dir;
-  std::filesystem::create_directories(m.runtime_dir);
-  ::chmod(m.runtime_dir.c_str(), 0700);
+  m.runtime_dir = runtime_dir(m.config.supervisor);
+  m.log_dir = log_dir(m.config.supervisor);
+  detail::make_private_dir(m.runtime_dir);
   std::filesystem::create_directories(m.log_dir);
   Impl* self = impl_.get();
   m.listener = m.sys.spawn([self](caf::event_based_actor*) -> caf::behavior {
@@ -331,7 +430,7 @@ Daemon::Daemon(Config config, DaemonOptions options) : impl_(std::make_unique<Im
     for (auto& s : m.svcs)
       if (s->cfg.autostart) m.start_service(*s);
   } catch (...) {
-    for (auto it = m.svcs.rbegin(); it != m.svcs.rend(); ++it) (*it)->sup.reset();
+    m.units.clear();
     caf::scoped_actor waiter{m.sys};
     waiter->send_exit(m.listener, caf::exit_reason::user_shutdown);
     waiter->wait_for(m.listener);
@@ -387,31 +486,20 @@ std::vector<ServiceStatus> Daemon::status(const std::string& name) const {
 
 void Daemon::start(const std::string& name) {
   std::lock_guard g(impl_->ops);
-  for (auto* s : impl_->select(name))
-    if (!s->sup || impl_->is_fatal(*s)) {
-      impl_->start_service(*s);
-    } else {
-      std::vector<std::string> stopped;
-      {
-        std::lock_guard lk(impl_->mu);
-        for (auto& [n, r] : impl_->rows)
-          if (r.s.service == s->cfg.name && r.s.pid == 0 && r.stopped_by_request) stopped.push_back(n);
-      }
-      for (auto& n : stopped) s->sup->restart_child(n);
-    }
+  for (auto& [s, only] : impl_->select(name)) impl_->start_service(*s, only);
 }
 
 void Daemon::stop(const std::string& name) {
   std::lock_guard g(impl_->ops);
-  for (auto* s : impl_->select(name)) impl_->stop_service(*s);
+  auto sel = impl_->select(name);
+  for (auto it = sel.rbegin(); it != sel.rend(); ++it) impl_->stop_service(*it->first, it->second);
 }
 
 void Daemon::restart(const std::string& name) {
   std::lock_guard g(impl_->ops);
-  for (auto* s : impl_->select(name)) {
-    impl_->stop_service(*s);
-    impl_->start_service(*s);
-  }
+  auto sel = impl_->select(name);
+  for (auto it = sel.rbegin(); it != sel.rend(); ++it) impl_->stop_service(*it->first, it->second);
+  for (auto& [s, only] : sel) impl_->start_service(*s, only);
 }
 
 ReloadResult Daemon::reload() {
@@ -508,16 +596,16 @@ void Daemon::unsubscribe(int id) {
   impl_->subs.erase(id);
 }
 
-void Daemon::shutdown() {
-  std::lock_guard lk(impl_->mu);
-  if (impl_->stopping_flag) return;
-  impl_->stopping_flag = true;
-  impl_->stopper = std::thread([m = impl_.get()] { m->do_shutdown(); });
-}
+void Daemon::shutdown() { impl_->shutdown_async(); }
 
 void Daemon::wait() {
   std::unique_lock lk(impl_->mu);
   impl_->cv.wait(lk, [&] { return impl_->stopped; });
+}
+
+bool Daemon::gave_up() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->gave_up_flag;
 }
 
 bool Daemon::stopping() const {
@@ -526,13 +614,7 @@ bool Daemon::stopping() const {
 }
 
 const Config& Daemon::config() const { return impl_->config; }
-std::string Daemon::socket_path() const {
-  return impl_->config.supervisor.socket.empty() ? impl_->runtime_dir + "/" + impl_->config.supervisor.name + ".sock"
-                                                 : impl_->config.supervisor.socket;
-}
-std::string Daemon::key_file() const {
-  return impl_->config.supervisor.key_file.empty() ? impl_->runtime_dir + "/" + impl_->config.supervisor.name + ".key"
-                                                   : impl_->config.supervisor.key_file;
-}
+std::string Daemon::socket_path() const { return kin::services::socket_path(impl_->config.supervisor); }
+std::string Daemon::key_file() const { return key_path(impl_->config.supervisor); }
 
 }  // namespace kin::services

@@ -2,6 +2,7 @@
 // (sessions, the SSE client list, the tick timer) lives on that thread; the Daemon's event
 // callback only posts into it, since it must not block.
 #include "dashboard_page.hpp"
+#include "json.hpp"
 
 #include <kin/errors.hpp>
 #include <kin/services/dashboard.hpp>
@@ -25,42 +26,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using nlohmann::json;
+using detail::status_array;
+using detail::to_json;
 
 constexpr std::size_t kHeaderLimit = 8 * 1024;
 constexpr std::size_t kBodyLimit = 16 * 1024;
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
 constexpr std::size_t kMaxConnections = 256;
 constexpr std::size_t kMaxSseBacklog = 1024;  // a client this far behind is dropped
-
-json to_json(const ServiceStatus& s) {
-  return json{{"name", s.name},
-              {"service", s.service},
-              {"group", s.group},
-              {"state", s.state},
-              {"ready", s.ready},
-              {"pid", s.pid},
-              {"uptime_ms", s.uptime.count()},
-              {"restarts", s.restarts},
-              {"last_exit", s.last_exit ? s.last_exit->str() : std::string{}},
-              {"last_reason", s.last_reason},
-              {"cpu_percent", s.cpu_percent},
-              {"rss_bytes", s.rss_bytes}};
-}
-
-json to_json(const TimelineEvent& e) {
-  return json{{"type", "event"},
-              {"at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(e.at.time_since_epoch()).count()},
-              {"name", e.name},
-              {"event", e.event},
-              {"pid", e.pid},
-              {"detail", e.detail}};
-}
-
-json status_array(const std::vector<ServiceStatus>& rows) {
-  json a = json::array();
-  for (const auto& s : rows) a.push_back(to_json(s));
-  return a;
-}
 
 json tree_json(const std::vector<ServiceStatus>& rows) {
   // groups → services → instances, in start order of their first instance

@@ -43,7 +43,7 @@ ks::Config config_in(const TempDir& d, std::vector<ks::ServiceConfig> services) 
   return c;
 }
 
-ks::DaemonOptions quiet() { return {.control_socket = false, .log = [](const std::string&) {}}; }
+ks::DaemonOptions quiet() { return {.log = [](const std::string&) {}}; }
 
 ks::ServiceStatus one(const ks::Daemon& d, const std::string& name) { return d.status(name).at(0); }
 

@@ -57,7 +57,7 @@ ks::Config config_in(const TempDir& d) {
   return c;
 }
 
-ks::DaemonOptions quiet() { return {.control_socket = false, .log = [](const std::string&) {}}; }
+ks::DaemonOptions quiet() { return {.log = [](const std::string&) {}}; }
 
 struct Reply {
   int status = 0;

@@ -65,4 +65,8 @@ class Handshake {
 /// ProtocolError for a malformed handshake or a peer that closed.
 void run_handshake(int fd, const std::string& key, Handshake::Role role, Deadline deadline);
 
+/// `bytes` random bytes from the kernel's CSPRNG (OpenSSL's RAND_bytes) as 2×bytes hex digits:
+/// the generated authkeys, key files and tokens.
+[[nodiscard]] std::string random_hex(std::size_t bytes);
+
 }  // namespace kin::detail

@@ -154,4 +154,12 @@ Config parse_config(std::string_view text, const std::string& path);
 /// The instance names of a service: {"web"} or {"web-0", "web-1", ...}.
 std::vector<std::string> instance_names(const ServiceConfig& s);
 
+/// Where a supervisor keeps its files: runtime_dir, else $XDG_RUNTIME_DIR/kin, else
+/// /tmp/kin-$EUID; the control socket <runtime_dir>/<name>.sock, the key file
+/// <runtime_dir>/<name>.key, the logs <runtime_dir>/logs/<name> — each unless set.
+std::string runtime_dir(const SupervisorConfig& s);
+std::string socket_path(const SupervisorConfig& s);
+std::string key_path(const SupervisorConfig& s);
+std::string log_dir(const SupervisorConfig& s);
+
 }  // namespace kin::services

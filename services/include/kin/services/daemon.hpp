@@ -1,6 +1,6 @@
 // kin::services::Daemon: what `kin supervise services.toml` is — the services of a Config run
-// as a kin::Supervisor tree, a live status table, logs, reload, and the control socket that
-// `kin ctl` is to talk to (not built yet: socket_path() and key_file() only name it).
+// as a kin::Supervisor tree, a live status table, logs, reload. ControlServer (control.hpp)
+// serves it to `kin ctl`, Dashboard (dashboard.hpp) to a browser.
 //
 //   auto config = kin::services::load_config("services.toml");
 //   kin::services::Daemon d{config};      // starts the autostart services, dependencies first
@@ -9,12 +9,16 @@
 //   d.reload();                           // re-read the file, apply only the differences
 //   d.wait();                             // until shutdown() (SIGTERM to kin supervise)
 //
-// Each service runs under a kin::Supervisor of its own (one_for_one, the service's
-// max_restarts/within) holding its numprocs instances as kin::program children; the Daemon
-// keeps these supervisors in Config::services order. (Group supervisors with the group's
-// strategy, and a top supervisor, are not built yet: a [groups] table is checked only.) A
-// service that exceeds its restart intensity is FATAL and stays down; the others keep running.
-// Instances start in dependency order, each after the previous is ready, and stop in reverse.
+// The tree: under the daemon, one kin::Supervisor per unit — a service outside any group
+// (one_for_one, the service's max_restarts/within) or a [groups.G] (the group's strategy and
+// max_restarts/within over the instances of all its services) — holding the instances as
+// kin::program children. A unit that exceeds its restart intensity gives up: its services are
+// FATAL and stay down until started again; the others keep running. More than [supervisor]
+// max_restarts units giving up within `within` and the daemon gives up too (gave_up(); kin
+// supervise stops everything and exits 1), as an OTP supervisor escalates to its parent.
+// Instances start in dependency order, each after the previous is ready, and stop in reverse,
+// each bounded by its stop_timeout and the whole by shutdown_timeout (then SIGKILL to every
+// instance's process group).
 //
 // A crash: the daemon's children die with it, even on SIGKILL (PR_SET_PDEATHSIG on each, and
 // the kernel's process-group kill of what they left); nothing keeps running.
@@ -77,8 +81,6 @@ struct ReloadResult {
 };
 
 struct DaemonOptions {
-  /// Reserved for the control socket of kin ctl, which is not built yet (no effect today).
-  bool control_socket = true;
   /// Receives the supervisor's event lines; unset: stderr.
   std::function<void(const std::string&)> log{};
 };
@@ -120,16 +122,18 @@ class Daemon {
   void unsubscribe(int id);
 
   /// Stops every service in reverse dependency order, each bounded by its stop_timeout (then
-  /// SIGKILL to its group; supervisor.shutdown_timeout does not bound the whole yet).
+  /// SIGKILL to its group) and the whole by supervisor.shutdown_timeout (then SIGKILL to all).
   /// Idempotent; returns at once.
   void shutdown();
   /// Blocks until shutdown() was called and everything stopped.
   void wait();
   /// Whether shutdown() has been called.
   [[nodiscard]] bool stopping() const;
+  /// Whether the daemon gave up (too many units gave up) and shut down by itself.
+  [[nodiscard]] bool gave_up() const;
 
   [[nodiscard]] const Config& config() const;
-  /// Where the control socket of kin ctl is to listen and the key file it is to want (paths only).
+  /// The control socket and key file of ControlServer (config.hpp's socket_path, key_path).
   [[nodiscard]] std::string socket_path() const;
   [[nodiscard]] std::string key_file() const;
 
