@@ -251,3 +251,133 @@ TEST(ServicesDaemon, ReloadAppliesAddedRemovedAndChangedServices) {
   EXPECT_TRUE(eventually([&] { return one(daemon, "edit").state == "RUNNING" && one(daemon, "edit").pid != edit; }));
   EXPECT_TRUE(eventually([&] { return one(daemon, "fresh").state == "RUNNING"; }));
 }
+
+namespace {
+ks::GroupConfig group(const std::string& name, std::vector<std::string> services, kin::Strategy strategy) {
+  ks::GroupConfig g;
+  g.name = name;
+  g.services = std::move(services);
+  g.strategy = strategy;
+  return g;
+}
+
+void in_group(ks::Config& c, const ks::GroupConfig& g) {
+  for (auto& s : c.services)
+    for (auto& n : g.services)
+      if (s.name == n) s.group = g.name;
+  c.groups.push_back(g);
+}
+
+bool has_event(const ks::Daemon& d, const std::string& name, const std::string& event) {
+  for (auto& e : d.timeline())
+    if (e.name == name && e.event == event) return true;
+  return false;
+}
+}  // namespace
+
+TEST(ServicesDaemon, AOneForAllGroupRestartsEveryMemberWhenOneCrashes) {
+  TempDir d;
+  auto c = config_in(d, {service("a", "exec sleep 100"), service("b", "exec sleep 100"), service("alone", "exec sleep 100")});
+  in_group(c, group("g", {"a", "b"}, kin::one_for_all));
+  ks::Daemon daemon{c, quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "b").state == "RUNNING"; }));
+  const pid_t a = one(daemon, "a").pid, b = one(daemon, "b").pid, alone = one(daemon, "alone").pid;
+  ASSERT_GT(a, 0);
+  ASSERT_EQ(::kill(a, SIGKILL), 0);
+  EXPECT_TRUE(eventually([&] {
+    auto sa = one(daemon, "a"), sb = one(daemon, "b");
+    return sa.state == "RUNNING" && sb.state == "RUNNING" && sa.pid != a && sb.pid != b;
+  }));
+  EXPECT_EQ(one(daemon, "alone").pid, alone);  // outside the group: untouched
+  EXPECT_EQ(one(daemon, "a").group, "g");
+}
+
+TEST(ServicesDaemon, ARestForOneGroupRestartsTheMembersStartedAfterTheCrash) {
+  TempDir d;
+  auto c = config_in(d, {service("a", "exec sleep 100"), service("b", "exec sleep 100"), service("c", "exec sleep 100")});
+  in_group(c, group("g", {"a", "b", "c"}, kin::rest_for_one));
+  ks::Daemon daemon{c, quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "c").state == "RUNNING"; }));
+  const pid_t a = one(daemon, "a").pid, b = one(daemon, "b").pid, cc = one(daemon, "c").pid;
+  ASSERT_GT(b, 0);
+  ASSERT_EQ(::kill(b, SIGKILL), 0);
+  EXPECT_TRUE(eventually([&] {
+    auto sb = one(daemon, "b"), sc = one(daemon, "c");
+    return sb.state == "RUNNING" && sc.state == "RUNNING" && sb.pid != b && sc.pid != cc;
+  }));
+  EXPECT_EQ(one(daemon, "a").pid, a);
+  // One member stopped alone leaves the others be; started again, it joins the group.
+  daemon.stop("c");
+  EXPECT_EQ(one(daemon, "c").state, "STOPPED");
+  EXPECT_EQ(one(daemon, "a").pid, a);
+  daemon.start("g");
+  EXPECT_TRUE(eventually([&] { return one(daemon, "c").state == "RUNNING"; }));
+  EXPECT_EQ(one(daemon, "a").pid, a);
+}
+
+TEST(ServicesDaemon, AGroupThatGivesUpTakesAllItsServicesDownAndOnlyThem) {
+  TempDir d;
+  auto crash = service("crash", "exit 3");
+  crash.backoff.initial = 10ms;
+  auto c = config_in(d, {service("member", "exec sleep 100"), crash, service("alone", "exec sleep 100")});
+  auto g = group("g", {"member", "crash"}, kin::one_for_one);
+  g.max_restarts = 2;
+  in_group(c, g);
+  ks::Daemon daemon{c, quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "crash").state == "FATAL"; }));
+  EXPECT_EQ(one(daemon, "member").state, "FATAL");  // the group's supervisor stopped it
+  EXPECT_EQ(one(daemon, "member").pid, 0);
+  EXPECT_EQ(one(daemon, "alone").state, "RUNNING");
+  EXPECT_TRUE(has_event(daemon, "g", "gave_up"));
+  EXPECT_FALSE(daemon.gave_up());  // one unit of five allowed
+  daemon.start("member");          // a fresh group supervisor
+  EXPECT_TRUE(eventually([&] { return one(daemon, "member").state == "RUNNING"; }));
+}
+
+TEST(ServicesDaemon, TooManyUnitsGivingUpMakeTheDaemonGiveUp) {
+  TempDir d;
+  auto crash = service("crash", "exit 3");
+  crash.max_restarts = 0;
+  auto c = config_in(d, {service("ok", "exec sleep 100"), crash});
+  c.supervisor.max_restarts = 0;  // the first unit that gives up escalates
+  ks::Daemon daemon{c, quiet()};
+  pid_t ok = 0;
+  eventually([&] { return (ok = one(daemon, "ok").pid) > 0 || daemon.stopping(); });
+  daemon.wait();  // bounded by the ctest timeout; it happens within milliseconds
+  EXPECT_TRUE(daemon.gave_up());
+  EXPECT_EQ(one(daemon, "ok").state, "STOPPED");
+  if (ok > 0) {
+    EXPECT_TRUE(eventually([&] { return ::kill(ok, 0) != 0; }));
+  }
+}
+
+TEST(ServicesDaemon, ShutdownTimeoutBoundsTheWholeStop) {
+  TempDir d;
+  auto stubborn = service("stubborn", "trap '' TERM; echo armed; while true; do sleep 0.1; done");
+  stubborn.stop_timeout = 60000ms;  // alone it would take a minute
+  auto c = config_in(d, {stubborn});
+  c.supervisor.shutdown_timeout = 500ms;
+  ks::Daemon daemon{c, quiet()};
+  ASSERT_TRUE(eventually([&] { return daemon.log_tail("stubborn", 1) == std::vector<std::string>{"armed"}; }));
+  const pid_t pid = one(daemon, "stubborn").pid;
+  ASSERT_GT(pid, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  daemon.shutdown();
+  daemon.wait();
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 500ms);  // it did ignore SIGTERM
+  EXPECT_LT(took, 30s);    // a liveness bound, far below the stop_timeout
+  EXPECT_NE(::kill(pid, 0), 0);
+}
+
+TEST(ServicesDaemon, StoppingAServiceInBackoffIsOnTheTimeline) {
+  TempDir d;
+  auto crash = service("crash", "exit 3");
+  crash.backoff.initial = 5000ms;  // it waits in BACKOFF after the first exit
+  crash.max_restarts = 100;
+  ks::Daemon daemon{config_in(d, {crash}), quiet()};
+  ASSERT_TRUE(eventually([&] { return one(daemon, "crash").state == "BACKOFF"; }));
+  daemon.stop("crash");
+  EXPECT_EQ(one(daemon, "crash").state, "STOPPED");
+  EXPECT_TRUE(has_event(daemon, "crash", "stopped"));
+}

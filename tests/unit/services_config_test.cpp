@@ -451,3 +451,19 @@ TEST(ServicesConfig, CommandMayComeFromDefaults) {
   Config c = parse("[defaults]\ncommand = \"worker\"\n[services.a]\nnumprocs = 2\n");
   EXPECT_EQ(only(c).command, std::vector<std::string>{"worker"});
 }
+
+TEST(ServicesConfig, AGroupedServiceCannotHaveARestartBudgetOfItsOwn) {
+  try {
+    (void)parse_config(R"([services.a]
+command = "a"
+max_restarts = 3
+[groups.g]
+services = ["a"]
+)", "/tmp/x.toml");
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "services.a.max_restarts");
+    EXPECT_EQ(e.where().line, 3);
+    EXPECT_NE(std::string{e.what()}.find("[groups.g]"), std::string::npos) << e.what();
+  }
+}
