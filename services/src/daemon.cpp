@@ -12,6 +12,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,13 +49,22 @@ bool same(const ServiceConfig& a, const ServiceConfig& b) {
          a.log.max_bytes == b.log.max_bytes && a.log.backups == b.log.backups && a.group == b.group;
 }
 
+// The first line of a small /proc file, read with one read(2) (status() reads two per row).
+std::string read_proc(const std::string& path) {
+  char buf[1024];
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
+}
+
 // utime+stime in clock ticks, and RSS in bytes, from /proc.
 bool proc_sample(pid_t pid, unsigned long long& ticks, std::uint64_t& rss) {
-  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(st, line)) return false;
+  const std::string base = "/proc/" + std::to_string(pid);
+  const std::string line = read_proc(base + "/stat");
   auto close = line.rfind(')');
-  if (close == std::string::npos) return false;
+  if (close == std::string::npos || close + 2 >= line.size()) return false;
   std::istringstream in(line.substr(close + 2));
   std::string f;
   unsigned long long ut = 0, stt = 0;
@@ -63,7 +73,7 @@ bool proc_sample(pid_t pid, unsigned long long& ticks, std::uint64_t& rss) {
     if (i == 15) stt = std::stoull(f);
   }
   ticks = ut + stt;
-  std::ifstream sm("/proc/" + std::to_string(pid) + "/statm");
+  std::istringstream sm(read_proc(base + "/statm"));
   unsigned long long size = 0, res = 0;
   sm >> size >> res;
   rss = res * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -377,6 +387,35 @@ struct Daemon::Impl {
     return out;
   }
 
+  // The rows `pick` selects, in start order, with uptime, CPU% (since the last sample of the
+  // same process) and RSS from /proc for those running.
+  std::vector<ServiceStatus> rows_of(const std::function<bool(const ServiceStatus&)>& pick) {
+    std::lock_guard lk(mu);
+    std::vector<ServiceStatus> out;
+    const auto now = Clock::now();
+    static const long hz = ::sysconf(_SC_CLK_TCK);
+    for (auto& n : order) {
+      auto it = rows.find(n);
+      if (it == rows.end() || !pick(it->second.s)) continue;
+      auto& r = it->second;
+      ServiceStatus s = r.s;
+      if (s.pid > 0) {
+        s.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(now - r.started);
+        unsigned long long ticks = 0;
+        if (proc_sample(s.pid, ticks, s.rss_bytes)) {
+          // Since the last sample of this process; the first time, over its life (as ps does).
+          const bool again = r.sampled_pid == s.pid;
+          const double dt = std::chrono::duration<double>(now - (again ? r.last_sample : r.started)).count();
+          const auto used = again ? ticks - r.last_ticks : ticks;
+          if (dt > 0) s.cpu_percent = 100.0 * static_cast<double>(used) / static_cast<double>(hz) / dt;
+          r.sampled_pid = s.pid, r.last_ticks = ticks, r.last_sample = now;
+        }
+      }
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
   // Reverse start order, each service bounded by its stop_timeout; the whole by
   // shutdown_timeout, after which every instance's process group gets SIGKILL.
   void do_shutdown() {
@@ -448,39 +487,13 @@ Daemon::~Daemon() {
   self->wait_for(impl_->listener);
 }
 
-std::vector<ServiceStatus> Daemon::status() const {
-  auto& m = *impl_;
-  std::lock_guard lk(m.mu);
-  std::vector<ServiceStatus> out;
-  auto now = Clock::now();
-  static const long hz = ::sysconf(_SC_CLK_TCK);
-  for (auto& n : m.order) {
-    auto it = m.rows.find(n);
-    if (it == m.rows.end()) continue;
-    auto& r = const_cast<Impl::Row&>(it->second);
-    ServiceStatus s = r.s;
-    if (s.pid > 0) {
-      s.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(now - r.started);
-      unsigned long long ticks = 0;
-      if (proc_sample(s.pid, ticks, s.rss_bytes)) {
-        if (r.sampled_pid == s.pid) {
-          double dt = std::chrono::duration<double>(now - r.last_sample).count();
-          if (dt > 0) s.cpu_percent = 100.0 * static_cast<double>(ticks - r.last_ticks) / static_cast<double>(hz) / dt;
-        }
-        r.sampled_pid = s.pid, r.last_ticks = ticks, r.last_sample = now;
-      }
-    }
-    out.push_back(std::move(s));
-  }
-  return out;
-}
+std::vector<ServiceStatus> Daemon::status() const { return impl_->rows_of([](const ServiceStatus&) { return true; }); }
 
 std::vector<ServiceStatus> Daemon::status(const std::string& name) const {
-  std::vector<ServiceStatus> out;
-  for (auto& s : status())
-    if (name == "all" || s.name == name || s.service == name || (!s.group.empty() && s.group == name))
-      out.push_back(s);
-  if (out.empty()) throw UnknownService("no service, instance or group named '" + name + "'");
+  auto out = impl_->rows_of([&](const ServiceStatus& s) {
+    return name == "all" || s.name == name || s.service == name || (!s.group.empty() && s.group == name);
+  });
+  if (out.empty() && name != "all") throw UnknownService("no service, instance or group named '" + name + "'");
   return out;
 }
 
