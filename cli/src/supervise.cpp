@@ -67,6 +67,7 @@ int supervise(const std::string& file, const std::string& http) {
   std::unique_ptr<services::ControlServer> control;
   std::unique_ptr<services::Dashboard> dashboard;
   try {
+    services::ControlServer::check_free(services::socket_path(config.supervisor));
     daemon = std::make_unique<services::Daemon>(config);
     control = std::make_unique<services::ControlServer>(*daemon);
     if (!listen.empty()) {

@@ -286,8 +286,7 @@ ControlServer::ControlServer(Daemon& daemon, ControlOptions options) : impl_(std
   if (::lstat(m.socket.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
       throw OSError(EEXIST, "kin supervise: " + m.socket + " exists and is not a socket; refusing to replace it");
-    if (someone_answers(m.socket))
-      throw OSError(EADDRINUSE, "kin supervise: another supervisor answers on " + m.socket);
+    check_free(m.socket);
     ::unlink(m.socket.c_str());  // stale: its server died
   }
   m.listener = std::make_unique<kin::Listener<std::string>>(kin::Address::unix_path(m.socket), key);
@@ -309,6 +308,10 @@ ControlServer::~ControlServer() {
   // out: `kin ctl shutdown` gets its answer although the server closes once the daemon stops.
   for (auto& s : m.sessions) ::shutdown(s.conn.fileno(), SHUT_RD);
   for (auto& s : m.sessions) s.thread.join();
+}
+
+void ControlServer::check_free(const std::string& socket) {
+  if (someone_answers(socket)) throw OSError(EADDRINUSE, "kin supervise: another supervisor answers on " + socket);
 }
 
 const std::string& ControlServer::socket_path() const { return impl_->socket; }

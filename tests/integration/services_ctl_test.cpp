@@ -314,6 +314,12 @@ TEST(ServicesCtl, KinSuperviseAndKinCtlEndToEnd) {
   } catch (const kin::TimeoutExpired& e) {
     EXPECT_GE(std::count(e.output().begin(), e.output().end(), '\n'), 5) << e.output();
   }
+  // A second kin supervise of the same file starts nothing and says why.
+  const pid_t sleeper = nlohmann::json::parse(ctl({"status", "sleeper", "--json"}).out)[0]["pid"].get<pid_t>();
+  auto second = kin::run({kin_bin, "supervise", file}, {.capture_output = true, .timeout = 30s});
+  EXPECT_EQ(second.returncode, 1);
+  EXPECT_NE(second.err.find("another supervisor answers"), std::string::npos) << second.err;
+  EXPECT_EQ(nlohmann::json::parse(ctl({"status", "sleeper", "--json"}).out)[0]["pid"].get<pid_t>(), sleeper);
   write(d / "services.toml", std::string{kFile} + "[services.extra]\ncommand = \"sleep 100\"\n");
   r = ctl({"reload"});
   EXPECT_EQ(r.returncode, 0) << r.err;

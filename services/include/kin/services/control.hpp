@@ -69,6 +69,9 @@ class ControlServer {
   ~ControlServer();
 
   [[nodiscard]] const std::string& socket_path() const;
+  /// OSError(EADDRINUSE) when a server answers on `socket`: kin supervise checks before it
+  /// starts any service, so a second one of the same file starts nothing.
+  static void check_free(const std::string& socket);
   /// Clients refused so far (wrong key, or a peer uid not allowed).
   [[nodiscard]] std::size_t refused() const;
 
