@@ -2,6 +2,7 @@
 // SSE stream, the token and Host/Origin guards, bounded requests, prompt close — and the page
 // itself in headless Chromium driven over W3C WebDriver (chromedriver), with a screenshot kept.
 #include <kin/errors.hpp>
+#include <kin/popen.hpp>
 #include <kin/services/daemon.hpp>
 #include <kin/services/dashboard.hpp>
 
@@ -286,24 +287,16 @@ TEST(ServicesDashboard, BrowserSeesRestartsAndStops) {
 
   WebDriver wd;
   wd.port = free_port();
-  auto portarg = "--port=" + std::to_string(wd.port);
-  pid_t drv = ::fork();
-  ASSERT_GE(drv, 0);
-  if (drv == 0) {
-    ::setsid();  // its own process group: chromium's many processes go with it
-    ::execl("/usr/bin/chromedriver", "chromedriver", portarg.c_str(), "--log-level=OFF", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ASSERT_GT(drv, 0);
+  // A session of its own: chromium's many processes are in it and go with it.
+  kin::Popen driver{{"/usr/bin/chromedriver", "--port=" + std::to_string(wd.port), "--log-level=OFF"},
+                    {.start_new_session = true}};
   struct Reap {
-    pid_t pid;
+    kin::Popen& p;
     ~Reap() {
-      if (pid > 0) {
-        ::killpg(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-      }
+      p.send_signal_to_group(SIGKILL);
+      p.wait();
     }
-  } reap{drv};
+  } reap{driver};
 
   ASSERT_TRUE(eventually([&] {
     try {
