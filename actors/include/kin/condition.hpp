@@ -9,6 +9,7 @@
 // while holding the lock is handled by the lock's robustness (previous_owner_died()).
 #pragma once
 
+#include <kin/detail/lockable.hpp>
 #include <kin/errors.hpp>
 
 #include <kin/lock.hpp>
@@ -20,7 +21,7 @@
 
 namespace kin {
 
-class Condition {
+class Condition : public detail::Lockable<Condition> {
  public:
   /// Over a new RLock.
   Condition();
@@ -34,17 +35,6 @@ class Condition {
     return lock_.acquire(true, detail::deadline_after(timeout));
   }
   void release() { lock_.release(); }
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-    return acquire(d);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-    return acquire(tp - Clock::now());
-  }
   [[nodiscard]] bool previous_owner_died() const noexcept { return lock_.previous_owner_died(); }
 
   /// Releases the lock, sleeps until notified, takes the lock back. ValueError if not held.

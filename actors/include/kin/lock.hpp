@@ -9,6 +9,7 @@
 // Ownership is per thread: release() by a thread that does not hold it throws ValueError.
 #pragma once
 
+#include <kin/detail/lockable.hpp>
 #include <kin/errors.hpp>
 
 #include <kin/runtime/futex.hpp>
@@ -18,7 +19,7 @@
 
 namespace kin {
 
-class Lock {
+class Lock : public detail::Lockable<Lock> {
  public:
   /// A new, unlocked lock in shared memory.
   Lock() : impl_(detail::OwnedLock::create(false)) {}
@@ -39,19 +40,6 @@ class Lock {
   [[nodiscard]] bool locked() const noexcept { return impl_.locked(); }
   /// True when the current holding was taken over from a holder that died.
   [[nodiscard]] bool previous_owner_died() const noexcept { return impl_.previous_owner_died(); }
-
-  // Lockable / TimedLockable
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-    return acquire(d);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-    return acquire(tp - Clock::now());
-  }
 
   [[nodiscard]] detail::OwnedLock& impl() noexcept { return impl_; }
   [[nodiscard]] const detail::OwnedLock& impl() const noexcept { return impl_; }

@@ -11,6 +11,7 @@
 // depth leaves the lock to the next acquirer at depth 1.
 #pragma once
 
+#include <kin/detail/lockable.hpp>
 #include <kin/errors.hpp>
 
 #include <kin/runtime/futex.hpp>
@@ -20,7 +21,7 @@
 
 namespace kin {
 
-class RLock {
+class RLock : public detail::Lockable<RLock> {
  public:
   /// A new, unlocked lock in shared memory.
   RLock() : impl_(detail::OwnedLock::create(true)) {}
@@ -41,19 +42,6 @@ class RLock {
   [[nodiscard]] bool is_owned() const noexcept { return impl_.held_by_me(); }
   /// True when the current holding was taken over from a holder that died.
   [[nodiscard]] bool previous_owner_died() const noexcept { return impl_.previous_owner_died(); }
-
-  // Lockable / TimedLockable
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-    return acquire(d);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-    return acquire(tp - Clock::now());
-  }
 
   [[nodiscard]] detail::OwnedLock& impl() noexcept { return impl_; }
   [[nodiscard]] const detail::OwnedLock& impl() const noexcept { return impl_; }

@@ -14,6 +14,7 @@
 // point blocks no one, and a timed acquire is bounded by its timeout alone.
 #pragma once
 
+#include <kin/detail/lockable.hpp>
 #include <kin/errors.hpp>
 
 #include <kin/runtime/counting_semaphore.hpp>
@@ -24,7 +25,7 @@
 
 namespace kin {
 
-class Semaphore {
+class Semaphore : public detail::Lockable<Semaphore> {
  public:
   /// `value` free permits (Python's default is 1).
   explicit Semaphore(std::uint32_t value = 1) : impl_(value, false) {}
@@ -37,18 +38,6 @@ class Semaphore {
   void release(std::uint32_t n = 1) { impl_.release(n); }
   /// Free permits now (Python's get_value()).
   [[nodiscard]] std::uint32_t get_value() const { return impl_.value(); }
-
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-    return acquire(d);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(std::chrono::time_point<Clock, Duration> tp) {
-    return acquire(tp - Clock::now());
-  }
 
   template <class Inspector>
   friend void inspect(Inspector& f, Semaphore& x) {
