@@ -3,6 +3,9 @@
 // calls reads it without passing it down. Prints:
 //   Hello, Alice (in Thread-A)
 //   Hello, Bob (in Thread-B)
+// Then seed 001's three programs of its threading.local section: ten threads add to a global
+// under a Lock (10001); ten threads count in a local variable passed to show(); the same
+// count kept in a threading.local (`data.num`), here a thread_local int — each prints 1000.
 //
 // Python:
 //   local_school = threading.local()
@@ -23,7 +26,9 @@
 #include <kin/kin.hpp>
 
 #include <cstdio>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -35,6 +40,36 @@ thread_local LocalSchool local_school;  // one per thread, like threading.local(
 void process_student() {
   const std::string& std_name = local_school.student;  // this thread's student
   std::printf("Hello, %s (in %s)\n", std_name.c_str(), kin::current_thread().name().c_str());
+}
+
+// seed 001: num = 1; l = threading.Lock(); def cal(): l.acquire(); num += 1 (x1000); l.release()
+int num = 1;
+kin::Lock l;
+void cal() {
+  std::lock_guard g{l};
+  for (int i = 0; i < 1000; ++i) num += 1;
+}
+
+void show(int n) { std::printf("%s %d\n", kin::current_thread().name().c_str(), n); }
+
+void thread_cal_local() {  // local_num = 0; ... show(local_num)
+  int local_num = 0;
+  for (int i = 0; i < 1000; ++i) local_num += 1;
+  show(local_num);
+}
+
+thread_local int data_num = 0;  // data = threading.local(); data.num
+void thread_cal_data() {
+  data_num = 0;
+  for (int i = 0; i < 1000; ++i) data_num += 1;
+  show(data_num);
+}
+
+void ten_threads(void (*f)()) {
+  std::vector<kin::Thread> threads;
+  for (int i = 0; i < 10; ++i) threads.emplace_back(f);
+  for (auto& t : threads) t.start();
+  for (auto& t : threads) t.join();
 }
 
 void process_thread(std::string name) {
@@ -54,4 +89,9 @@ int main(int argc, char** argv) {
   t2.join();
   // The main thread has its own, never bound, copy.
   std::printf("main thread's student: '%s'\n", local_school.student.c_str());
+
+  ten_threads(cal);
+  std::printf("%d\n", num);  // 10001
+  ten_threads(thread_cal_local);
+  ten_threads(thread_cal_data);
 }

@@ -2,6 +2,7 @@
 
 #include "process_globals.hpp"
 
+#include <kin/runtime/auth.hpp>
 #include <kin/runtime/reaper.hpp>
 
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 
 namespace kin {
 
@@ -18,6 +20,16 @@ namespace detail {
 ProcessGlobals& process_globals() {
   static auto* g = new ProcessGlobals;  // never destroyed: read from atexit handlers
   return *g;
+}
+
+const std::string& current_authkey() {
+  // Made on first use, not at start: a program that never asks pays nothing (OpenSSL's RNG
+  // set-up), and a child gets its key from the start request before anyone asks.
+  static std::mutex mu;
+  std::lock_guard g{mu};
+  auto& key = process_globals().current.authkey;
+  if (key.empty()) key = random_hex(32);  // Python's os.urandom(32)
+  return key;
 }
 
 void flush_std_streams() {
@@ -46,6 +58,7 @@ void finish_children() {
 }  // namespace detail
 
 ProcessInfo current_process() {
+  (void)detail::current_authkey();
   auto info = detail::process_globals().current;
   info.pid = ::getpid();
   return info;
@@ -55,7 +68,7 @@ std::optional<ProcessInfo> parent_process() { return detail::process_globals().p
 
 std::vector<ProcessInfo> active_children() {
   std::vector<ProcessInfo> out;
-  for (auto& c : detail::running_children()) out.push_back(ProcessInfo{c->name, c->pid, c->daemon});
+  for (auto& c : detail::running_children()) out.push_back(ProcessInfo{c->name, c->pid, c->daemon, {}});
   return out;
 }
 

@@ -232,8 +232,9 @@ struct PoolCore::Impl {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw OSError(errno, "kin::Pool: socketpair");
     pid_t parent = ::getpid();
     // Python's names and flags: a pool worker is a daemon child called ForkPoolWorker-N.
-    ProcessInfo self{"ForkPoolWorker-" + std::to_string(detail::next_process_number()), 0, true};
-    ProcessInfo parent_info{detail::process_globals().current.name, parent, false};
+    ProcessInfo self{"ForkPoolWorker-" + std::to_string(detail::next_process_number()), 0, true,
+                     detail::current_authkey()};  // as a Process would inherit it
+    ProcessInfo parent_info{detail::process_globals().current.name, parent, false, {}};
     detail::flush_std_streams();  // or buffered output would be written twice
     pid_t pid = ::fork();
     if (pid < 0) {

@@ -139,7 +139,8 @@ const char* to_string(StartMethod m) noexcept {
   return "?";
 }
 
-Process::Process(ProcessOptions options) : options_(std::move(options)) {
+Process::Process(ProcessOptions options)
+    : options_(std::move(options)), authkey_(detail::current_authkey()) {
   const int n = detail::next_process_number();
   if (options_.name.empty()) options_.name = "Process-" + std::to_string(n);
 }
@@ -231,8 +232,8 @@ void Process::start_fork(const sigset_t& mask) {
 
 void Process::child_main(const std::string& parent_name, pid_t parent_pid) {
   detail::forget_children_after_fork();
-  detail::become_child(ProcessInfo{options_.name, ::getpid(), options_.daemon},
-                       ProcessInfo{parent_name, parent_pid, false}, parent_pid, StartMethod::fork);
+  detail::become_child(ProcessInfo{options_.name, ::getpid(), options_.daemon, authkey_},
+                       ProcessInfo{parent_name, parent_pid, false, {}}, parent_pid, StartMethod::fork);
   int code = detail::run_child_body(options_.name, [this] {
     run();
     return target_result_;
@@ -268,6 +269,11 @@ pid_t Process::pid() const {
 void Process::set_name(std::string name) {
   check_open();
   options_.name = std::move(name);
+}
+
+void Process::set_authkey(std::string authkey) {
+  check_open();
+  authkey_ = std::move(authkey);
 }
 
 void Process::set_daemon(bool daemon) {

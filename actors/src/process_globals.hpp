@@ -13,13 +13,15 @@
 namespace kin::detail {
 
 struct ProcessGlobals {
-  ProcessInfo current{"MainProcess", 0, false};
+  ProcessInfo current{"MainProcess", 0, false, {}};  // authkey: made by current_authkey()
   std::optional<ProcessInfo> parent;
   bool in_kin_child = false;           // this process runs a Process target
   std::vector<std::string> argv;       // as given to kin::init (spawn re-executes with it)
 };
 
 ProcessGlobals& process_globals();
+/// This process's authkey (current_process().authkey), made on first use in the first process.
+const std::string& current_authkey();
 
 /// A C++ type name as written in source (the ABI's demangler; the mangled name if it fails).
 std::string demangle(const char* mangled);

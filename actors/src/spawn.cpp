@@ -56,9 +56,10 @@ constexpr const char* kSpawnFlag = "--kin-spawn";
 constexpr const char* kForkserverFlag = "--kin-forkserver";
 constexpr const char* kEntryPrefix = "kin-entry:";
 
-// name, daemon, parent name, parent pid, fn object, fn offset, invoker object, invoker offset, args
+// name, daemon, parent name, parent pid, fn object, fn offset, invoker object, invoker offset, args,
+// authkey
 using StartRequest = std::tuple<std::string, bool, std::string, std::int32_t, std::string, std::uint64_t,
-                                std::string, std::uint64_t, Bytes>;
+                                std::string, std::uint64_t, Bytes, std::string>;
 
 // Reads one request frame and the fds that came with it. EOFError at a clean EOF.
 StartRequest read_request(int fd, std::vector<unique_fd>& fds) {
@@ -84,8 +85,8 @@ StartRequest read_request(int fd, std::vector<unique_fd>& fds) {
   const std::string& inv_obj = std::get<6>(req);
   const std::uint64_t inv_off = std::get<7>(req);
   const Bytes& args = std::get<8>(req);
-  detail::become_child(ProcessInfo{name, ::getpid(), daemon}, ProcessInfo{parent_name, parent_pid, false}, os_parent,
-                       method);
+  detail::become_child(ProcessInfo{name, ::getpid(), daemon, std::get<9>(req)},
+                       ProcessInfo{parent_name, parent_pid, false, {}}, os_parent, method);
   int code = detail::run_child_body(name, [&] {
     std::uintptr_t fn = 0;
     if (fn_obj.rfind(kEntryPrefix, 0) == 0) {  // a KIN_ENTRY function, sent by name
@@ -380,7 +381,7 @@ void Process::start_spawn() {
   auto inv = detail::code_ref_of(reinterpret_cast<const void*>(spawn_->invoker));
   auto& g = detail::process_globals();
   StartRequest req{options_.name, options_.daemon, g.current.name, static_cast<std::int32_t>(::getpid()),
-                   fn.object, fn.offset, inv.object, inv.offset, std::move(args)};
+                   fn.object, fn.offset, inv.object, inv.offset, std::move(args), authkey_};
   Bytes frame(detail::kFrameHeaderSize);
   encode_into(frame, req);
   detail::fill_frame_header(std::span<std::byte, detail::kFrameHeaderSize>(frame.data(), detail::kFrameHeaderSize),

@@ -59,6 +59,10 @@ int barrier_party(kin::Barrier barrier, kin::Value<int> actions, int rounds) {
 
 void wait_at(kin::Barrier barrier) { barrier.wait(20s); }
 
+// The same action under a name (KIN_ENTRY): it travels by name, not by code address.
+void count_action_by_name() { *g_actions->locked() += 10; }
+KIN_ENTRY(count_action_by_name);
+
 }  // namespace
 
 class PythonSemantics : public ::testing::TestWithParam<kin::StartMethod> {};
@@ -147,6 +151,23 @@ TEST_P(PythonSemantics, BarrierActionRunsInTheLastChildToArrive) {
     EXPECT_EQ(p.exitcode(), 0);
   }
   EXPECT_EQ(actions.load(), kRounds);
+}
+
+// Issue 15 item 10's other travelling form, after the same test: a KIN_ENTRY action runs
+// once per round in a child under every start method.
+TEST_P(PythonSemantics, BarrierKinEntryActionRunsInTheLastChildToArrive) {
+  kin::Context ctx{GetParam()};
+  constexpr int kParties = 2, kRounds = 2;
+  kin::Value<int> actions{0};
+  kin::Barrier barrier{kParties, count_action_by_name};
+  std::vector<kin::Process> ps;
+  for (int i = 0; i < kParties; ++i) ps.push_back(ctx.process(barrier_party, barrier, actions, kRounds));
+  for (auto& p : ps) p.start();
+  for (auto& p : ps) {
+    ASSERT_TRUE(p.join(30s));
+    EXPECT_EQ(p.exitcode(), 0);
+  }
+  EXPECT_EQ(actions.load(), 10 * kRounds);
 }
 
 // A closure action cannot reach a fresh program image: handing such a Barrier to a spawn or

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <ranges>
 #include <set>
 #include <stdexcept>
@@ -80,6 +81,47 @@ TEST(Pool, ApplyApplyAsyncAndCallbacks) {
   EXPECT_TRUE(r.successful());
   auto lam = pool.apply([](int x) { return x + 1; }, 1);
   EXPECT_EQ(lam, 2);
+}
+
+// _test_multiprocessing.py _TestPool.test_map_async_callbacks: map_async's callback gets the
+// whole result list, its error_callback the error; exactly one of them runs, once.
+TEST(Pool, MapAsyncAndStarmapAsyncCallbacks) {
+  kin::Pool pool{2};
+  std::mutex mu;
+  std::vector<std::vector<int>> results;
+  std::vector<std::string> errors;
+  auto on_ok = [&](std::vector<int>& v) {
+    std::lock_guard g{mu};
+    results.push_back(v);
+  };
+  auto on_error = [&](const std::exception& e) {
+    std::lock_guard g{mu};
+    errors.emplace_back(e.what());
+  };
+  auto r = pool.map_async(square, std::vector{1, 2, 3}, kin::callbacks{on_ok, on_error});
+  EXPECT_EQ(r.get(10s), (std::vector<int>{1, 4, 9}));
+  {
+    std::lock_guard g{mu};
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0], (std::vector<int>{1, 4, 9}));
+    EXPECT_TRUE(errors.empty());
+  }
+  auto bad = pool.map_async(thrower, std::vector{1, 2, 3, 4}, 1, kin::callbacks{on_ok, on_error});
+  EXPECT_THROW((void)bad.get(10s), kin::RemoteError);
+  {
+    std::lock_guard g{mu};
+    EXPECT_EQ(results.size(), 1u);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].find("three is bad"), std::string::npos) << errors[0];
+  }
+  auto star = pool.starmap_async(add, std::vector{std::tuple{1, 2}, std::tuple{3, 4}}, kin::callbacks{on_ok});
+  EXPECT_EQ(star.get(10s), (std::vector<int>{3, 7}));
+  auto empty = pool.map_async(square, std::vector<int>{}, kin::callbacks{on_ok});
+  EXPECT_TRUE(empty.get(10s).empty());
+  std::lock_guard g{mu};
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[1], (std::vector<int>{3, 7}));
+  EXPECT_TRUE(results[2].empty());
 }
 
 TEST(Pool, RemoteErrorCarriesTypeAndMessage) {

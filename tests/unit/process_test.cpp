@@ -593,6 +593,31 @@ TEST_P(StartMethods, AChildReportsTheMethodThatStartedIt) {
   EXPECT_EQ(p.exitcode(), static_cast<int>(GetParam()));
 }
 
+namespace {
+// A child's own child, started with no method named: 4 * (the method the grandchild reports)
+// + the method its Process said it would use.
+int grandchild_start_method() {
+  kin::Process g{my_start_method};
+  const auto planned = static_cast<int>(g.start_method());
+  g.start();
+  if (!g.join(20s) || !g.exitcode()) return 99;
+  return 4 * *g.exitcode() + planned;
+}
+}  // namespace
+
+// Issue 15 item 8: a spawn or forkserver child starts its own children the way it was started,
+// not with the program's default (fork here). After _test_multiprocessing.py
+// TestStartMethod.test_context (check_context: the child's get_start_method() is the method
+// that started it) and test_nested_startmethod (that child starts a process of its own).
+TEST_P(StartMethods, AGrandchildIsStartedTheWayItsParentWas) {
+  ASSERT_EQ(kin::get_start_method(), kin::StartMethod::fork);  // the default
+  kin::Process p{kin::ProcessOptions{.start_method = GetParam()}, grandchild_start_method};
+  p.start();
+  ASSERT_TRUE(p.join(40s));
+  const int m = static_cast<int>(GetParam());
+  EXPECT_EQ(p.exitcode(), 4 * m + m);
+}
+
 TEST(Forkserver, AKilledServerLosesNoChildAndIsRestarted) {
   kin::Process running{kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, sleep_forever};
   kin::Process finishing{kin::ProcessOptions{.start_method = kin::StartMethod::forkserver}, sleep_then_seven};

@@ -1,16 +1,20 @@
 #include <kin/wait.hpp>  // first: the header is self-contained
 
+#include <kin/context.hpp>
 #include <kin/pipe.hpp>
 #include <kin/runtime/syscall.hpp>
+#include <kin/semaphore.hpp>
 
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -131,3 +135,99 @@ TEST(Wait, AWaiterDoesNotSwallowAGettersWakeUp) {
   EXPECT_EQ(got, 5);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
 }
+
+// ---- across processes, under every start method (issue 15 item 6) ----
+
+namespace {
+
+// _test_multiprocessing.py TestWait._child_test_wait: ten (i, pid) messages, then close.
+void send_ten(kin::Connection<std::pair<int, int>> w) {
+  for (int i = 0; i < 10; ++i) w.send({i, static_cast<int>(::getpid())});
+}
+
+// TestWait.signal_and_sleep.
+void signal_and_sleep(kin::Semaphore sem, int ms) {
+  sem.release();
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+void put_one(kin::Queue<int> q) { q.put(7); }
+
+}  // namespace
+
+class WaitAcrossProcesses : public ::testing::TestWithParam<kin::StartMethod> {};
+
+// TestWait.test_wait: four children write to four pipes; wait() on the read ends until every
+// one has reached EOF loses no message.
+TEST_P(WaitAcrossProcesses, ReadsEveryChildsMessagesUntilEof) {
+  kin::Context ctx{GetParam()};
+  std::vector<kin::Connection<std::pair<int, int>>> readers;
+  std::vector<kin::Process> procs;
+  for (int i = 0; i < 4; ++i) {
+    auto [r, w] = kin::Pipe<std::pair<int, int>>(kin::simplex);
+    procs.push_back(ctx.process(send_ten, std::move(w)));  // the parent lets go of w at start
+    procs.back().start();
+    readers.push_back(std::move(r));
+  }
+  std::vector<std::pair<int, int>> messages;
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (!readers.empty()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << messages.size() << " messages so far";
+    std::vector<kin::Waitable> ws(readers.begin(), readers.end());
+    auto ready = kin::wait(ws, 10s);
+    ASSERT_FALSE(ready.empty()) << "nothing ready for 10 s";
+    std::vector<std::size_t> done;
+    for (auto i : ready) {
+      try {
+        messages.push_back(readers[i].recv());
+      } catch (const kin::EOFError&) {
+        done.push_back(i);
+      }
+    }
+    for (auto it = done.rbegin(); it != done.rend(); ++it) readers.erase(readers.begin() + static_cast<long>(*it));
+  }
+  std::vector<std::pair<int, int>> expected;
+  for (auto& p : procs) {
+    ASSERT_TRUE(p.join(20s));
+    EXPECT_EQ(p.exitcode(), 0);
+    for (int i = 0; i < 10; ++i) expected.emplace_back(i, static_cast<int>(p.pid()));
+  }
+  std::sort(messages.begin(), messages.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(messages, expected);
+}
+
+// TestWait.test_wait_integer, with a Queue and a raw fd added: a child's sentinel (as a raw
+// int and as the Process) is returned with every other ready object — a Connection with a
+// message, a Queue a child put on, a readable pipe — never left out because another is ready.
+TEST_P(WaitAcrossProcesses, SentinelsComeBackWithEveryOtherReadyObject) {
+  kin::Context ctx{GetParam()};
+  kin::Semaphore sem{0};
+  auto [a, b] = kin::Pipe<int>();
+  auto p = ctx.process(signal_and_sleep, sem, 500);
+  p.start();
+  ASSERT_TRUE(sem.acquire(20s));
+  // Only the child ends: wait([a, p.sentinel, b]) == [p.sentinel]
+  EXPECT_EQ(kin::wait({a, p.sentinel(), b}, 20s), std::vector<std::size_t>{1});
+  a.send(0);  // b is ready now: [p.sentinel, b]
+  EXPECT_EQ(kin::wait({a, p.sentinel(), b}, 20s), (std::vector<std::size_t>{1, 2}));
+  b.send(0);  // and a: all three
+  EXPECT_EQ(kin::wait({a, p.sentinel(), b}, 20s), (std::vector<std::size_t>{0, 1, 2}));
+
+  kin::Queue<int> q;
+  auto putter = ctx.process(put_one, q);
+  putter.start();
+  ASSERT_TRUE(putter.join(20s));
+  auto [rd, wr] = kin::detail::make_pipe();
+  ASSERT_EQ(::write(wr.get(), "x", 1), 1);
+  EXPECT_EQ(kin::wait({q, putter, p, rd.get(), b, a}, 20s), (std::vector<std::size_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(kin::wait({rd.get(), putter}, 20s), (std::vector<std::size_t>{0, 1}));
+  EXPECT_EQ(q.get(5s), std::optional<int>(7));
+  EXPECT_EQ(kin::wait({q, putter}, 20s), std::vector<std::size_t>{1});  // the queue is empty again
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStartMethods, WaitAcrossProcesses,
+                         ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver),
+                         [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });

@@ -238,17 +238,28 @@ class Pool {
   auto map(F&& f, Range&& r, std::size_t chunksize = 0) {
     return map_async(std::forward<F>(f), std::forward<Range>(r), chunksize).get();
   }
-  template <class F, class Range>
-  auto map_async(F&& f, Range&& r, std::size_t chunksize = 0) {
-    return map_impl<false>(detail::pool_fnptr(f), std::forward<Range>(r), chunksize);
+  /// As map, without waiting; an optional kin::callbacks{on_ok, on_error} (Python's callback=
+  /// and error_callback=) gets the whole result vector, or the first error, on the pool's
+  /// result thread before the result is ready.
+  template <class F, class Range, class OnOk = no_callback, class OnError = no_callback>
+  auto map_async(F&& f, Range&& r, std::size_t chunksize = 0, callbacks<OnOk, OnError> cbs = {}) {
+    return map_impl<false>(detail::pool_fnptr(f), std::forward<Range>(r), chunksize, std::move(cbs));
+  }
+  template <class F, class Range, class OnOk, class OnError>
+  auto map_async(F&& f, Range&& r, callbacks<OnOk, OnError> cbs) {
+    return map_impl<false>(detail::pool_fnptr(f), std::forward<Range>(r), 0, std::move(cbs));
   }
   template <class F, class Range>
   auto starmap(F&& f, Range&& r, std::size_t chunksize = 0) {
     return starmap_async(std::forward<F>(f), std::forward<Range>(r), chunksize).get();
   }
-  template <class F, class Range>
-  auto starmap_async(F&& f, Range&& r, std::size_t chunksize = 0) {
-    return map_impl<true>(detail::pool_fnptr(f), std::forward<Range>(r), chunksize);
+  template <class F, class Range, class OnOk = no_callback, class OnError = no_callback>
+  auto starmap_async(F&& f, Range&& r, std::size_t chunksize = 0, callbacks<OnOk, OnError> cbs = {}) {
+    return map_impl<true>(detail::pool_fnptr(f), std::forward<Range>(r), chunksize, std::move(cbs));
+  }
+  template <class F, class Range, class OnOk, class OnError>
+  auto starmap_async(F&& f, Range&& r, callbacks<OnOk, OnError> cbs) {
+    return map_impl<true>(detail::pool_fnptr(f), std::forward<Range>(r), 0, std::move(cbs));
   }
 
   /// Lazy, ordered map over a possibly endless range; at most 2 * processes chunks are in flight.
@@ -306,8 +317,8 @@ class Pool {
     return core_->submit(std::move(t));
   }
 
-  template <bool Star, class Fp, class Range>
-  auto map_impl(Fp fp, Range&& r, std::size_t chunksize) {
+  template <bool Star, class Fp, class Range, class OnOk, class OnError>
+  auto map_impl(Fp fp, Range&& r, std::size_t chunksize, callbacks<OnOk, OnError> cbs) {
     using R = typename detail::pool_fn<Fp>::result;
     using Item = detail::pool_item_t<Fp, Star>;
     static_assert(!std::is_void_v<R>, "kin::Pool::map: the function must return a value (use apply_async for void)");
@@ -315,6 +326,7 @@ class Pool {
     std::vector<Item> items;
     for (auto&& x : r) items.emplace_back(x);
     auto st = std::make_shared<detail::ResultState<std::vector<R>>>();
+    detail::attach_callbacks(*st, std::move(cbs));
     const std::size_t n = items.size();
     if (n == 0) {
       st->set_value(std::vector<R>{});

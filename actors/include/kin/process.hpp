@@ -186,6 +186,11 @@ class Process {
   [[nodiscard]] pid_t pid() const;
   [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
   void set_name(std::string name);
+  /// Python's Process.authkey: the child's current_process().authkey. Set at construction
+  /// to the authkey of the process constructing it; set_authkey changes it (before start()
+  /// for it to reach the child, as in Python).
+  [[nodiscard]] const std::string& authkey() const noexcept { return authkey_; }
+  void set_authkey(std::string authkey);
   [[nodiscard]] bool daemon() const noexcept { return options_.daemon; }
   /// Before start() only (ValueError after).
   void set_daemon(bool daemon);
@@ -219,6 +224,7 @@ class Process {
   void start_fork(const sigset_t& mask);
 
   ProcessOptions options_;
+  std::string authkey_;
   std::function<int()> target_;
   std::shared_ptr<const detail::SpawnTarget> spawn_;  // null: only fork can run this target
   int target_result_ = 0;

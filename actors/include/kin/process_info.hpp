@@ -1,7 +1,7 @@
 // ProcessInfo: what kin::current_process(), kin::parent_process() and kin::active_children()
-// report about a process — its name, pid and daemon flag (Python returns Process objects
-// there; kin returns these plain values, which can be copied and compared freely). Like
-// Python's parent_process(), the values can also be watched:
+// report about a process — its name, pid and daemon flag, and for current_process() its
+// authkey (Python returns Process objects there; kin returns these plain values, which can be
+// copied and compared freely). Like Python's parent_process(), the values can also be watched:
 //
 //   if (auto parent = kin::parent_process()) {
 //     parent->join(5s);                       // returns early when the parent ends
@@ -25,6 +25,13 @@ struct ProcessInfo {
   std::string name;
   pid_t pid = 0;
   bool daemon = false;
+  /// current_process() only (empty elsewhere): this process's authentication key, Python's
+  /// `current_process().authkey`. In the program's first process 32 random bytes (as 64 hex
+  /// digits); in a child, the authkey of the Process that started it (Process::authkey()).
+  /// Nothing in kin defaults to it (Python's Listener, Client and Manager do): an empty key is
+  /// "no handshake" to Listener/Client and "make a random one" to Manager, so pass this one
+  /// there when the program's processes should share a key.
+  std::string authkey{};
 
   /// Whether the process still runs (a zombie does not).
   [[nodiscard]] bool is_alive() const;
