@@ -30,8 +30,8 @@ std::uint32_t handover_export(int fd) {
   if (g_export == nullptr)
     throw ValueError(
         "kin: this object holds an fd (a Connection, Queue, Value, lock...), which can travel only as a "
-        "start argument of a child or inside a message on a Unix-socket Connection (a duplex kin::Pipe, "
-        "a Unix-path Listener/Client), not through shared memory (a Queue) or a TCP link");
+        "start argument of a child, inside a message on a Unix-socket Connection (a duplex kin::Pipe, "
+        "a Unix-path Listener/Client) or on a kin::Queue, not over a TCP link");
   if (g_export->size() >= kMaxFdsPerMessage)
     throw ValueError("kin: too many fd-carrying objects in one message (at most " +
                      std::to_string(kMaxFdsPerMessage) + ")");

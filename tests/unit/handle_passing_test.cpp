@@ -1,5 +1,6 @@
 // Issue 15 item 12: kin objects sent over kin channels, not only as start arguments — a
-// Connection or a Queue sent over a Connection arrives usable in the receiving process, and
+// Connection or a Queue sent over a Connection or put on a Queue arrives usable in the
+// receiving process, and
 // plain fds go with kin::send_handle / kin::recv_handle (Python's
 // multiprocessing.reduction.send_handle/recv_handle). Each test names the CPython test it
 // mirrors (Lib/test/_test_multiprocessing.py) or says there is none.
@@ -132,6 +133,32 @@ int send_back_a_connection(kin::Connection<IntConn> carrier) {
 // Receives a Queue over `carrier` and puts on it.
 int put_on_received_queue(kin::Connection<kin::Queue<int>> carrier) {
   kin::Queue<int> q = carrier.recv();
+  q.put(42);
+  q.put(43);
+  return 0;
+}
+
+// The Queue counterparts: the object arrives on a kin::Queue (the fd through the putter's
+// sharer, fd_sharer.hpp).
+int double_on_queued_connection(kin::Queue<IntConn> carrier) {
+  IntConn got = carrier.get();
+  for (;;) {
+    int x = got.recv();
+    if (x < 0) return 0;
+    got.send(2 * x);
+  }
+}
+
+int queue_back_a_connection(kin::Queue<IntConn> carrier) {
+  auto [mine, theirs] = kin::Pipe<int>();
+  carrier.put(theirs);
+  theirs.close();
+  mine.send(41);
+  return mine.recv() == 42 ? 0 : 3;
+}
+
+int put_on_queued_queue(kin::Queue<kin::Queue<int>> carrier) {
+  kin::Queue<int> q = carrier.get();
   q.put(42);
   q.put(43);
   return 0;
@@ -337,6 +364,58 @@ TEST_P(ObjectsOverConnections, QueueSentToAChildIsTheSameQueue) {
   EXPECT_EQ(p.exitcode(), 0);
 }
 
+class ObjectsOverQueues : public ::testing::TestWithParam<kin::StartMethod> {};
+
+// Mirrors TestPicklingConnections.test_access with a multiprocessing.Queue as the carrier (its
+// resource sharer hands the fd over; so does kin's).
+TEST_P(ObjectsOverQueues, ConnectionQueuedToAChildIsUsableThere) {
+  kin::Queue<IntConn> carrier;
+  kin::Context ctx{method_for(GetParam())};
+  auto p = ctx.process(double_on_queued_connection, carrier);
+  p.start();
+  auto [mine, theirs] = kin::Pipe<int>();
+  carrier.put(theirs);
+  theirs.close();
+  for (int i = 0; i < 20; ++i) {
+    mine.send(i);
+    ASSERT_EQ(mine.recv(10s), 2 * i);
+  }
+  mine.send(-1);
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_THROW((void)mine.recv(5s), kin::EOFError);  // the child's copy was the only one
+}
+
+TEST_P(ObjectsOverQueues, ConnectionQueuedByAChildIsUsableInTheParent) {
+  kin::Queue<IntConn> carrier;
+  kin::Context ctx{method_for(GetParam())};
+  auto p = ctx.process(queue_back_a_connection, carrier);
+  p.start();
+  auto got = carrier.get(10s);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->recv(10s), 41);
+  got->send(42);
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST_P(ObjectsOverQueues, QueueQueuedToAChildIsTheSameQueue) {
+  kin::Queue<kin::Queue<int>> carrier;
+  kin::Context ctx{method_for(GetParam())};
+  auto p = ctx.process(put_on_queued_queue, carrier);
+  p.start();
+  kin::Queue<int> q;
+  carrier.put(q);
+  EXPECT_EQ(q.get(10s), 42);
+  EXPECT_EQ(q.get(10s), 43);
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStartMethods, ObjectsOverQueues,
+                         ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver),
+                         [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
+
 INSTANTIATE_TEST_SUITE_P(AllStartMethods, ObjectsOverConnections,
                          ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver),
                          [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
@@ -466,20 +545,31 @@ TEST(HandlePassingErrors, SimplexPipeAndTcpRefuseFdsNamingTheFix) {
 // No CPython counterpart (Python: RuntimeError "Queue objects should only be shared between
 // processes through inheritance"): a Queue's items are bytes in shared memory, so an fd-holding
 // object put on one is a ValueError, and nothing is put. SharedMemory travels by name, so it can.
-TEST(HandlePassingErrors, QueuesRefuseFdHoldingObjectsButTakeSharedMemory) {
+// No CPython counterpart for the errors; the working part mirrors Python's Queue carrying a
+// Connection through its resource sharer. A ticket taken twice, a putter gone before the get,
+// and a put that never happened each leave nothing open.
+TEST(HandlePassingErrors, QueuedFdsAreHandedOutOnceAndNeverLeak) {
   kin::Queue<IntConn> qc;
   auto [x, y] = kin::Pipe<int>();
-  try {
-    qc.put(x);
-    FAIL() << "a Queue cannot carry an fd";
-  } catch (const kin::ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("Unix-socket Connection"), std::string::npos) << e.what();
-  }
-  EXPECT_EQ(qc.qsize(), 0u);
-  kin::Queue<kin::Queue<int>> qq;
-  kin::Queue<int> inner;
-  EXPECT_THROW(qq.put(inner), kin::ValueError);
-  EXPECT_TRUE(qq.empty());
+  qc.put(x);
+  x.close();
+  auto got = qc.get(5s);
+  ASSERT_TRUE(got.has_value());
+  got->send(7);
+  EXPECT_EQ(y.recv(5s), 7);
+  got->close();
+  EXPECT_THROW((void)y.recv(5s), kin::EOFError);  // the sharer kept no copy of the end
+
+  // A put that cannot happen (a full queue, no time) gives its fds up at once.
+  kin::Queue<IntConn> full{1};
+  auto [p1, p2] = kin::Pipe<int>();
+  full.put(p1);
+  EXPECT_FALSE(full.put(p1, 10ms));
+  p1.close();
+  auto first = full.get(5s);
+  ASSERT_TRUE(first.has_value());
+  first->close();
+  EXPECT_THROW((void)p2.recv(5s), kin::EOFError);  // no duplicate of p1 left anywhere
 
   kin::SharedMemory shm{"", 64};
   std::memcpy(shm.buf().data(), "by name", 8);
@@ -490,6 +580,28 @@ TEST(HandlePassingErrors, QueuesRefuseFdHoldingObjectsButTakeSharedMemory) {
   EXPECT_STREQ(reinterpret_cast<const char*>(again->buf().data()), "by name");
   again->close();
   shm.unlink();
+}
+
+int put_connection_and_exit(kin::Queue<IntConn> carrier) {
+  auto [mine, theirs] = kin::Pipe<int>();
+  carrier.put(theirs);
+  return 0;  // gone before anyone takes it: its fds go with it
+}
+
+TEST(HandlePassingErrors, AQueuedObjectWhosePutterIsGoneIsAClearError) {
+  kin::Queue<IntConn> carrier;
+  kin::Context ctx{kin::StartMethod::spawn};
+  auto p = ctx.process(put_connection_and_exit, carrier);
+  p.start();
+  ASSERT_TRUE(p.join(20s));
+  ASSERT_EQ(p.exitcode(), 0);
+  try {
+    (void)carrier.get(5s);
+    FAIL() << "an fd of a process that is gone arrived";
+  } catch (const kin::OSError& e) {
+    EXPECT_NE(std::string(e.what()).find("is gone"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(carrier.empty());
 }
 
 // ---- hostile and broken peers -------------------------------------------------------------
@@ -701,15 +813,22 @@ INSTANTIATE_TEST_SUITE_P(AllStartMethods, ObjectsToProcessActors,
                          ::testing::Values(kin::StartMethod::fork, kin::StartMethod::spawn, kin::StartMethod::forkserver),
                          [](const auto& param_info) { return std::string(kin::to_string(param_info.param)); });
 
-// No CPython counterpart: a kin::Message holding fds is refused by a Queue (ValueError at put),
-// and copies of such a Message each give their own holder.
-TEST(ObjectsToProcessActors, MessagesWithFdsOverPipesButNotQueues) {
+// No CPython counterpart: a kin::Message holding fds travels over a Pipe and over a Queue (the
+// fd through the putter's sharer), and copies of such a Message each give their own holder.
+TEST(ObjectsToProcessActors, MessagesWithFdsOverPipesAndQueues) {
   ASSERT_TRUE(conn_registered);
   auto [x, y] = kin::Pipe<int>();
   auto m = kin::make_message(std::string("tag"), x);
   x.close();
   kin::Queue<kin::Message> qm;
-  EXPECT_THROW(qm.put(m), kin::ValueError);
+  qm.put(m);
+  {
+    auto queued = qm.get(5s);
+    ASSERT_TRUE(queued.has_value());
+    auto c = queued->get_as<IntConn>(1);
+    c.send(0);
+    EXPECT_EQ(y.recv(5s), 0);
+  }
   EXPECT_TRUE(qm.empty());
   auto [a, b] = kin::Pipe<kin::Message>();
   a.send(m);

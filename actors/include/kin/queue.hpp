@@ -14,10 +14,15 @@
 // forkserver children receive it as an argument. The segment has no name and is freed when
 // the last holder goes. `capacity` bounds the bytes in flight (a larger single message still
 // goes through: the ring grows for it).
+//
+// Items that hold kin objects with fds (a Connection, another Queue) travel too, as Python's
+// do: the putting process keeps the fds and the item carries a ticket the getter redeems with
+// it (runtime/fd_sharer.hpp) — so the putter must still run when the item is taken.
 #pragma once
 
 #include <kin/codec.hpp>
 #include <kin/errors.hpp>
+#include <kin/runtime/fd_sharer.hpp>
 #include <kin/runtime/futex.hpp>
 #include <kin/runtime/handover.hpp>
 #include <kin/runtime/shm_ring.hpp>
@@ -28,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 namespace kin {
 
@@ -82,11 +88,33 @@ class Queue {
   }
 
  protected:
+  // An encoded item starts with a flag byte: kPlain, or kWithFds followed by the ticket that
+  // fetches the fds its kin objects hold from the putting process (fd_sharer.hpp).
+  static constexpr std::byte kPlain{0}, kWithFds{1};
+
   bool put_until(const T& v, detail::Deadline d) {
     if constexpr (detail::is_memcpy_able<T>) {
       return ring_->put(std::as_bytes(std::span<const T, 1>(&v, 1)), d);
     } else {
-      return ring_->put(encode(v), d);
+      std::vector<unique_fd> fds;
+      Bytes item{kPlain};
+      {
+        detail::HandoverExport scope{fds};
+        encode_into(item, v);
+      }
+      if (fds.empty()) return ring_->put(item, d);
+      Bytes shared{kWithFds};
+      const auto ids = detail::append_fd_ticket(shared, std::move(fds));
+      shared.insert(shared.end(), item.begin() + 1, item.end());
+      bool put = false;
+      try {
+        put = ring_->put(shared, d);
+      } catch (...) {
+        detail::withdraw_fds(ids);
+        throw;
+      }
+      if (!put) detail::withdraw_fds(ids);
+      return put;
     }
   }
   std::optional<T> get_until(detail::Deadline d) {
@@ -97,7 +125,14 @@ class Queue {
     } else {
       auto b = ring_->get(d);
       if (!b) return std::nullopt;
-      return decode<T>(*b);
+      std::span<const std::byte> in{*b};
+      if (in.empty() || (in[0] != kPlain && in[0] != kWithFds)) throw ProtocolError("kin::Queue: a malformed item");
+      const bool with_fds = in[0] == kWithFds;
+      in = in.subspan(1);
+      std::vector<unique_fd> fds;
+      if (with_fds) fds = detail::take_fd_ticket(in);
+      detail::HandoverImport scope{fds};
+      return decode<T>(in);
     }
   }
 
