@@ -326,7 +326,7 @@ Manager::Manager(Manager&&) noexcept = default;
 Manager& Manager::operator=(Manager&& other) noexcept {
   if (this != &other) {
     try {
-      if (impl_ && impl_->server) shutdown();
+      if (owns_server()) shutdown();
     } catch (...) {
     }
     impl_ = std::move(other.impl_);
@@ -335,7 +335,7 @@ Manager& Manager::operator=(Manager&& other) noexcept {
 }
 
 Manager::~Manager() {
-  if (!impl_ || !impl_->server) return;
+  if (!owns_server()) return;
   try {
     shutdown();
   } catch (const std::exception& e) {
@@ -400,9 +400,16 @@ const std::string& Manager::authkey() const {
   if (!impl_) throw ValueError("kin::Manager: moved from");
   return impl_->authkey;
 }
+bool Manager::owns_server() const {
+  if (!impl_) return false;
+  std::lock_guard g{impl_->mu};  // the supervising thread replaces `server` under it
+  return impl_->server.has_value();
+}
+
 std::optional<pid_t> Manager::pid() const {
-  if (!impl_ || !impl_->server) return std::nullopt;
-  std::lock_guard g{impl_->mu};
+  if (!impl_) return std::nullopt;
+  std::lock_guard g{impl_->mu};  // the supervising thread replaces `server` under it
+  if (!impl_->server) return std::nullopt;
   return impl_->server->pid();
 }
 

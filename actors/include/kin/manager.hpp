@@ -175,6 +175,8 @@ class Manager {
  private:
   struct Impl;
   Manager(std::unique_ptr<Impl> impl);
+  /// This Manager started the server (connect() made none).
+  [[nodiscard]] bool owns_server() const;
   [[nodiscard]] std::shared_ptr<detail::mgr::ManagerSession> session() const;
   std::uint32_t create(detail::mgr::Kind kind, const std::string& name, std::int64_t arg = 0,
                        const Bytes* init = nullptr);
