@@ -5,6 +5,7 @@
 #include <kin/runtime/auth.hpp>
 #include <kin/runtime/reaper.hpp>
 
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -75,6 +76,13 @@ std::vector<ProcessInfo> active_children() {
 int cpu_count() {
   long n = ::sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int process_cpu_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return cpu_count();  // more CPUs than a cpu_set_t holds, or no affinity to ask
 }
 
 void exit(int code) {

@@ -494,7 +494,7 @@ PoolCore::PoolCore(PoolOptions options) : impl_(std::make_unique<Impl>()) {
     d.init_ref = code_ref_of(reinterpret_cast<const void*>(*fp));
   }
   d.opt = std::move(options);
-  d.n = d.opt.processes != 0 ? d.opt.processes : static_cast<std::size_t>(kin::cpu_count());
+  d.n = d.opt.processes != 0 ? d.opt.processes : static_cast<std::size_t>(kin::process_cpu_count());
   if (d.n == 0) d.n = 1;
   d.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (d.wake_fd < 0) throw OSError(errno, "kin::Pool: eventfd");

@@ -278,7 +278,7 @@ std::exception_ptr WorkerSet::broken() const {
 namespace {
 std::size_t thread_count(std::size_t n) {
   if (n != 0) return n;
-  const int c = kin::cpu_count();
+  const int c = kin::process_cpu_count();
   return c > 0 ? static_cast<std::size_t>(c) : 1;
 }
 }  // namespace
@@ -307,7 +307,7 @@ void ThreadPool::terminate() {
 void ThreadPool::join() { workers_->join(); }
 
 std::size_t ThreadPoolExecutor::default_max_workers() {
-  // Python 3.8+: min(32, os.cpu_count() + 4) — room for I/O-bound tasks, bounded on big hosts.
+  // Python 3.13: min(32, os.process_cpu_count() + 4) — room for I/O-bound tasks, bounded on big hosts.
   return std::min<std::size_t>(32, thread_count(0) + 4);
 }
 

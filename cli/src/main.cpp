@@ -4,12 +4,12 @@
 #include "ctl.hpp"
 #include "supervise.hpp"
 
+#include <kin/current_process.hpp>
 #include <kin/runtime/framing.hpp>
 #include <kin/version.hpp>
 
 #include <CLI/CLI.hpp>
 
-#include <sched.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -18,20 +18,13 @@
 
 namespace {
 
-int usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
-}
-
 void print_info() {
   utsname u{};
   ::uname(&u);
   const char* prefix = std::getenv("KIN_SHM_PREFIX");
   std::printf("kin %s\n", kin::version());
   std::printf("  kernel          %s %s (%s)\n", u.sysname, u.release, u.machine);
-  std::printf("  usable cpus     %d\n", usable_cpus());
+  std::printf("  usable cpus     %d of %d\n", kin::process_cpu_count(), kin::cpu_count());
   std::printf("  page size       %ld bytes\n", ::sysconf(_SC_PAGESIZE));
   std::printf("  start methods   fork, forkserver, spawn\n");
   std::printf("  max frame       %zu bytes (default)\n", kin::detail::kDefaultMaxFrame);

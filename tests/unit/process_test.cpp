@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,6 +241,25 @@ TEST(Process, ActiveChildrenListsRunningOnes) {
 }
 
 TEST(Process, CpuCountIsPositive) { EXPECT_GE(kin::cpu_count(), 1); }
+
+// Python 3.13's test_os.test_process_cpu_count: the affinity mask, not the machine. A thread
+// pinned to one CPU (as `taskset -c 0` pins a program) counts one; the machine count stays.
+TEST(Process, ProcessCpuCountFollowsTheAffinityMask) {
+  EXPECT_GE(kin::process_cpu_count(), 1);
+  EXPECT_LE(kin::process_cpu_count(), kin::cpu_count());
+  int pinned = 0, machine = 0;
+  std::thread t([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    if (::sched_setaffinity(0, sizeof one, &one) != 0) return;
+    pinned = kin::process_cpu_count();
+    machine = kin::cpu_count();
+  });
+  t.join();
+  EXPECT_EQ(pinned, 1);
+  EXPECT_EQ(machine, kin::cpu_count());
+}
 
 // A kin child whose target returns terminates its daemon children (and their groups).
 TEST(Process, DaemonGrandchildGoneWhenItsParentReturns) {

@@ -5,7 +5,7 @@
 //   kin::Pool pool{kin::PoolOptions{.processes = 4, .initializer = setup, .maxtasksperchild = 100,
 //                                   .task_timeout = std::chrono::seconds(5)}};
 //
-// processes = 0 means kin::cpu_count(). The initializer runs first in every worker; one that
+// processes = 0 means kin::process_cpu_count(). The initializer runs first in every worker; one that
 // throws is reported and breaks the pool (its tasks fail with that exception) instead of
 // Python's endless respawn. maxtasksperchild = 0 means a worker lives as long as the pool.
 // ThreadPool reads only the first three fields.
@@ -23,7 +23,7 @@
 namespace kin {
 
 struct PoolOptions {
-  /// Number of workers; 0: kin::cpu_count().
+  /// Number of workers; 0: kin::process_cpu_count() (the CPUs this process may use).
   std::size_t processes = 0;
   /// Runs at the start of every worker (a function pointer or any callable; a function
   /// pointer under spawn and forkserver).

@@ -625,7 +625,7 @@ class IMapIterator : public detail::PullRange<IMapIterator<R>, R> {
 /// multiprocessing.pool.ThreadPool.
 class ThreadPool {
  public:
-  /// `processes` threads (0: kin::cpu_count()).
+  /// `processes` threads (0: kin::process_cpu_count()).
   explicit ThreadPool(std::size_t processes = 0) : ThreadPool(PoolOptions{.processes = processes}) {}
   explicit ThreadPool(const PoolOptions& options);
   ThreadPool(const ThreadPool&) = delete;

@@ -1,7 +1,7 @@
 // kin::ThreadPoolExecutor: concurrent.futures.ThreadPoolExecutor — submit callables to a set
 // of threads of this process and get kin::Future<R> back.
 //
-//   kin::ThreadPoolExecutor ex{4};                       // 0 / default: min(32, cpu_count() + 4)
+//   kin::ThreadPoolExecutor ex{4};                       // 0 / default: min(32, process_cpu_count() + 4)
 //   kin::Future<int> f = ex.submit(square, 7);
 //   int v = f.result(1s);                                // kin::TimeoutError if not done in 1 s
 //   for (int r : ex.map(square, std::vector{1, 2, 3}, 5s)) use(r);
