@@ -35,7 +35,9 @@
 #include <kin/process.hpp>
 #include <kin/process_info.hpp>
 #include <kin/runtime/code_address.hpp>
+#include <kin/runtime/framing.hpp>
 #include <kin/runtime/reaper.hpp>
+#include <kin/runtime/syscall.hpp>
 
 #include "process_globals.hpp"
 
@@ -53,51 +55,33 @@ struct Header {
   std::uint64_t a, b, c;
 } __attribute__((packed));
 
-bool write_all(int fd, const void* p, std::size_t n) {
-  auto* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = ::send(fd, c, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    c += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* p, std::size_t n) {
-  auto* c = static_cast<char*>(p);
-  while (n > 0) {
-    ssize_t r = ::read(fd, c, n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (r == 0) return false;
-    c += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
+// Through kin's one SIGPIPE-safe writer (gathered: header and payload in one sendmsg) and its
+// one frame reader (exact: a worker's socket is read by poll-driven code that must find
+// nothing buffered behind a frame). false: the peer is gone or sent garbage.
 bool send_frame(int fd, std::uint64_t a, std::uint64_t b, std::uint64_t c, std::span<const std::byte> payload) {
   Header h{static_cast<std::uint32_t>(24 + payload.size()), a, b, c};
-  if (payload.size() + sizeof h <= 4096) {
-    char buf[4096];
-    std::memcpy(buf, &h, sizeof h);
-    if (!payload.empty()) std::memcpy(buf + sizeof h, payload.data(), payload.size());
-    return write_all(fd, buf, sizeof h + payload.size());
+  iovec iov[2] = {{&h, sizeof h}, {const_cast<std::byte*>(payload.data()), payload.size()}};
+  try {
+    write_all(fd, iov, payload.empty() ? 1 : 2, FdKind::socket);
+    return true;
+  } catch (const Error&) {
+    return false;
   }
-  return write_all(fd, &h, sizeof h) && write_all(fd, payload.data(), payload.size());
 }
 
 bool recv_frame(int fd, Header& h, Bytes& payload) {
-  if (!read_all(fd, &h, sizeof h)) return false;
-  if (h.len < 24) return false;
-  payload.resize(h.len - 24);
-  return payload.empty() || read_all(fd, payload.data(), payload.size());
+  try {
+    payload = read_frame(fd);
+  } catch (const Error&) {
+    return false;
+  }
+  if (payload.size() < 24) return false;
+  h.len = static_cast<std::uint32_t>(payload.size());
+  std::memcpy(&h.a, payload.data(), 8);
+  std::memcpy(&h.b, payload.data() + 8, 8);
+  std::memcpy(&h.c, payload.data() + 16, 8);
+  payload.erase(payload.begin(), payload.begin() + 24);
+  return true;
 }
 
 std::string type_name_of(const std::type_info& t) {
