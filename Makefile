@@ -54,7 +54,7 @@ UBSAN_OPTIONS ?= halt_on_error=1:exitcode=86:print_stacktrace=1:suppressions=$(C
 # event loop), and the child may start threads of its own, as Python's fork method allows.
 # TSan's default die_after_fork=1 kills such a child at its first new thread; die_after_fork=0
 # lets it run (TSan promises less about that child, but what it reports stays real).
-TSAN_OPTIONS  ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1:die_after_fork=0
+TSAN_OPTIONS  ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1:die_after_fork=0:suppressions=$(CURDIR)/tests/sanitizers/tsan.supp
 LSAN_OPTIONS  ?= suppressions=$(CURDIR)/tests/sanitizers/lsan.supp
 SAN_ENV := ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' LSAN_OPTIONS='$(LSAN_OPTIONS)' TSAN_OPTIONS='$(TSAN_OPTIONS)'
 

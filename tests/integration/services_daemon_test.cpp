@@ -191,7 +191,7 @@ TEST(ServicesDaemon, ShutdownStopsEverythingInReverseOrder) {
 TEST(ServicesDaemon, SigkillOfTheDaemonProcessLeavesNoServiceRunning) {
   // The child builds a Daemon (an actor system) right after a plain fork() of this threaded
   // test process.
-  if (kin::testing::asan) GTEST_SKIP() << kin::testing::asan_fork_reason;
+  if (kin::testing::fork_beside_threads_unsafe) GTEST_SKIP() << kin::testing::fork_reason;
   TempDir d;
   const std::string pids = d / "pids";
   auto cfg = config_in(d, {service("a", "echo $$ >> " + pids + "; exec sleep 100"),

@@ -216,7 +216,7 @@ int notify_then_idle(std::string marker) {
 
 TEST_F(SupervisorReadinessTest, NotifyReadyInKinCodeOrdersTheNextChild) {
   // kin::process with notify readiness forks (a closure sets $NOTIFY_SOCKET).
-  if (kin::testing::asan) GTEST_SKIP() << kin::testing::asan_fork_reason;
+  if (kin::testing::fork_beside_threads_unsafe) GTEST_SKIP() << kin::testing::fork_reason;
   TempDir d;
   kin::Supervisor sup{sys, opts()};
   sup.start_child({.id = "kin",

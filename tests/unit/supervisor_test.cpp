@@ -32,6 +32,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Process actors and kin::process children fork beside the supervisor's threads.
+const bool default_method_chosen = (kin::set_start_method(kin::testing::threaded_fork_method()), true);
+
 // The helpers the supervisor tests share (tests/unit/supervisor_test_util.hpp).
 using kin_sup_test::eventually;
 using kin_sup_test::has_child;
@@ -437,7 +440,7 @@ int supervising_process(int fd) {
 }
 
 TEST_F(SupervisorTest, SigkillOfTheSupervisingProcessLeavesNoChild) {
-  if (kin::testing::asan) GTEST_SKIP() << kin::testing::asan_fork_reason;  // fork: it passes an fd
+  if (kin::testing::fork_beside_threads_unsafe) GTEST_SKIP() << kin::testing::fork_reason;  // fork: it passes an fd
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
   kin::Process sp{kin::ProcessOptions{.start_method = kin::StartMethod::fork}, supervising_process, p[1]};
