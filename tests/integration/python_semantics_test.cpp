@@ -136,38 +136,31 @@ TEST_P(PythonSemantics, MoveOnlySharedMemoryArgument) {
   sms.unlink();
 }
 
+// `parties` children go through `rounds` rounds of `barrier`; what its action counted.
+int barrier_rounds(kin::StartMethod method, kin::Barrier barrier, kin::Value<int> actions, int parties, int rounds) {
+  kin::Context ctx{method};
+  std::vector<kin::Process> ps;
+  for (int i = 0; i < parties; ++i) ps.push_back(ctx.process(barrier_party, barrier, actions, rounds));
+  for (auto& p : ps) p.start();
+  for (auto& p : ps) {
+    EXPECT_TRUE(p.join(30s));
+    EXPECT_EQ(p.exitcode(), 0);
+  }
+  return actions.load();
+}
+
 // _test_multiprocessing.py _TestBarrier.test_action: the action runs once per round, in
 // whichever party arrives last; here every party is a child, so the last one is always a child.
 TEST_P(PythonSemantics, BarrierActionRunsInTheLastChildToArrive) {
-  kin::Context ctx{GetParam()};
-  constexpr int kParties = 3, kRounds = 3;
   kin::Value<int> actions{0};
-  kin::Barrier barrier{kParties, count_action};
-  std::vector<kin::Process> ps;
-  for (int i = 0; i < kParties; ++i) ps.push_back(ctx.process(barrier_party, barrier, actions, kRounds));
-  for (auto& p : ps) p.start();
-  for (auto& p : ps) {
-    ASSERT_TRUE(p.join(30s));
-    EXPECT_EQ(p.exitcode(), 0);
-  }
-  EXPECT_EQ(actions.load(), kRounds);
+  EXPECT_EQ(barrier_rounds(GetParam(), kin::Barrier{3, count_action}, actions, 3, 3), 3);
 }
 
 // Issue 15 item 10's other travelling form, after the same test: a KIN_ENTRY action runs
 // once per round in a child under every start method.
 TEST_P(PythonSemantics, BarrierKinEntryActionRunsInTheLastChildToArrive) {
-  kin::Context ctx{GetParam()};
-  constexpr int kParties = 2, kRounds = 2;
   kin::Value<int> actions{0};
-  kin::Barrier barrier{kParties, count_action_by_name};
-  std::vector<kin::Process> ps;
-  for (int i = 0; i < kParties; ++i) ps.push_back(ctx.process(barrier_party, barrier, actions, kRounds));
-  for (auto& p : ps) p.start();
-  for (auto& p : ps) {
-    ASSERT_TRUE(p.join(30s));
-    EXPECT_EQ(p.exitcode(), 0);
-  }
-  EXPECT_EQ(actions.load(), 10 * kRounds);
+  EXPECT_EQ(barrier_rounds(GetParam(), kin::Barrier{2, count_action_by_name}, actions, 2, 2), 10 * 2);
 }
 
 // A closure action cannot reach a fresh program image: handing such a Barrier to a spawn or
