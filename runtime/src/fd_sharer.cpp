@@ -117,7 +117,7 @@ Sharer& sharer() {  // under g_mu
 void lock_for_fork() { g_mu.lock(); }
 void unlock_after_fork() { g_mu.unlock(); }
 void reset_in_child() {
-  new (&g_mu) std::mutex;  // it was locked by lock_for_fork in the parent's image
+  g_mu.unlock();  // taken by lock_for_fork on the thread that forked, which the child runs on
   if (g_sharer != nullptr) {
     forget_runtime_fd(g_sharer->listener.get());
     g_sharer->listener.reset();
