@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sanitizer_limits.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -25,6 +27,9 @@
 using namespace std::chrono_literals;
 
 namespace {
+
+// The manager's server (and the tests' children) fork beside the test's threads.
+const bool default_method_chosen = (kin::set_start_method(kin::testing::threaded_fork_method()), true);
 
 int fill(kin::DictProxy<std::string, int> d, kin::ListProxy<int> l, kin::NamespaceProxy ns, int who) {
   d.set("child" + std::to_string(who), who);
