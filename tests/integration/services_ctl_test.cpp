@@ -10,6 +10,7 @@
 #include <kin/popen.hpp>
 #include <kin/run.hpp>
 
+#include "services_test_util.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -74,7 +75,7 @@ mode_t mode_of(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-ks::DaemonOptions quiet() { return {.log = [](const std::string&) {}}; }
+using kin::testing::quiet;
 
 // A daemon from kFile (plus `extra`) in `d`, and its control server.
 struct Live {

@@ -3,6 +3,7 @@
 #include <kin/services/daemon.hpp>
 
 #include "sanitizer_limits.hpp"
+#include "services_test_util.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -27,23 +28,12 @@ using kin::testing::TempDir;
 
 namespace {
 
+using kin::testing::config_in;
+using kin::testing::quiet;
+
 ks::ServiceConfig service(const std::string& name, const std::string& script) {
-  ks::ServiceConfig s;
-  s.name = name;
-  s.command = {"sh", "-c", script};
-  s.stop_timeout = 2000ms;
-  return s;
+  return kin::testing::sh_service(name, script);
 }
-
-ks::Config config_in(const TempDir& d, std::vector<ks::ServiceConfig> services) {
-  ks::Config c;
-  c.path = d / "services.toml";
-  c.supervisor.runtime_dir = d / "run";
-  c.services = std::move(services);
-  return c;
-}
-
-ks::DaemonOptions quiet() { return {.log = [](const std::string&) {}}; }
 
 ks::ServiceStatus one(const ks::Daemon& d, const std::string& name) { return d.status(name).at(0); }
 

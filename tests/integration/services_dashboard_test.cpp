@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
+#include "services_test_util.hpp"
 #include "test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -39,26 +40,16 @@ using kin::testing::TempDir;
 
 namespace {
 
-ks::ServiceConfig service(const std::string& name, const std::string& script) {
-  ks::ServiceConfig s;
-  s.name = name;
-  s.command = {"sh", "-c", script};
-  s.stop_timeout = 2000ms;
-  s.backoff.initial = 50ms;
-  s.backoff.max = 100ms;
-  s.max_restarts = 10000;
-  return s;
-}
-
+// A crashing service that restarts quickly and without end, and a sleeper.
 ks::Config config_in(const TempDir& d) {
-  ks::Config c;
-  c.path = d / "services.toml";
-  c.supervisor.runtime_dir = d / "run";
-  c.services = {service("crasher", "echo crashing; sleep 0.2; exit 1"), service("sleeper", "exec sleep 100")};
-  return c;
+  auto crasher = kin::testing::sh_service("crasher", "echo crashing; sleep 0.2; exit 1");
+  crasher.backoff.initial = 50ms;
+  crasher.backoff.max = 100ms;
+  crasher.max_restarts = 10000;
+  return kin::testing::config_in(d, {crasher, kin::testing::sh_service("sleeper", "exec sleep 100")});
 }
 
-ks::DaemonOptions quiet() { return {.log = [](const std::string&) {}}; }
+using kin::testing::quiet;
 
 struct Reply {
   int status = 0;
