@@ -180,6 +180,12 @@ std::vector<unique_fd> take_fd_ticket(std::span<const std::byte>& in) {
   write_prefixed_frame(c.get(), req, kDefaultMaxFrame, FdKind::socket, deadline);
   std::byte reply[5];
   std::vector<unique_fd> fds;
+  // The reply is one sendmsg of 5 bytes: once it is readable, it is all there.
+  pollfd ready{c.get(), POLLIN, 0};
+  int polled = 0;
+  while ((polled = ::poll(&ready, 1, deadline.poll_ms())) < 0 && errno == EINTR) {
+  }
+  if (polled == 0) throw TimeoutError("kin: the process that put this message did not hand its fds over within 5 s");
   recv_with_fds(c.get(), reply, fds);
   std::uint32_t n = 0;
   std::memcpy(&n, reply + 1, sizeof n);

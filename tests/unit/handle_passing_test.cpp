@@ -17,6 +17,7 @@
 #include <kin/value.hpp>
 
 #include "../support/sanitizer_limits.hpp"
+#include "../support/test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -586,6 +587,36 @@ int put_connection_and_exit(kin::Queue<IntConn> carrier) {
   auto [mine, theirs] = kin::Pipe<int>();
   carrier.put(theirs);
   return 0;  // gone before anyone takes it: its fds go with it
+}
+
+int put_connection_and_wait(kin::Queue<IntConn> carrier, kin::Connection<int> done) {
+  auto [mine, theirs] = kin::Pipe<int>();
+  carrier.put(theirs);
+  (void)done.recv();  // alive (and stopped by the test) until told to go
+  return 0;
+}
+
+// A SIGSTOPped putter cannot hand its fds over: the get is a TimeoutError within the fetch's
+// own bound (5 s), never a hang.
+TEST(HandlePassingErrors, AQueuedObjectWhosePutterIsStoppedTimesOut) {
+  kin::Queue<IntConn> carrier;
+  auto [tell, told] = kin::Pipe<int>();
+  kin::Context ctx{kin::StartMethod::spawn};
+  auto p = ctx.process(put_connection_and_wait, carrier, told);
+  p.start();
+  told.close();
+  ASSERT_TRUE(kin::testing::eventually([&] { return !carrier.empty(); }));
+  const pid_t pid = p.pid();
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  ASSERT_TRUE(kin::testing::eventually([&] {  // the stop is asynchronous: wait until it holds
+    return kin::testing::slurp("/proc/" + std::to_string(pid) + "/stat").find(") T ") != std::string::npos;
+  }));
+  EXPECT_THROW((void)carrier.get(5s), kin::TimeoutError);
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  tell.send(1);
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
 }
 
 TEST(HandlePassingErrors, AQueuedObjectWhosePutterIsGoneIsAClearError) {
