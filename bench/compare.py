@@ -99,8 +99,13 @@ class Selection:
     def _match(self, name):
         return self.rx is None or bool(self.rx.search(name))
 
-    def kin(self, name):
+    def _kin_itself(self, name):
         return self._match(name) or any(self._match(p) for p in self.pairs.peers_of(name))
+
+    def kin(self, name):
+        # A kin figure can be another's peer (kin.supervisor.restart beside kin.spawn_join.fork):
+        # selected with the figure it is the peer of.
+        return self._kin_itself(name) or any(self._kin_itself(k) for k in self.pairs.kins_of(name))
 
     def peer(self, name):
         return self._match(name) or any(self.kin(k) for k in self.pairs.kins_of(name))
@@ -116,7 +121,8 @@ def cmd_plan(args, pairs, sel):
     else:
         # kin's programs apply the filter themselves (std::regex, ECMAScript): add the kin
         # figures selected through their peers as exact names.
-        extra = [k for k in pairs.kin_names() if sel.kin(k) and not sel._match(k)]
+        kins = pairs.kin_names() + [p for r in pairs.rows if (p := r[1]) and p.startswith("kin.")]
+        extra = [k for k in dict.fromkeys(kins) if sel.kin(k) and not sel._match(k)]
         alts = [f"(?:{args.bench})"] + ["^" + re.escape(k) + "$" for k in extra]
         print("kin-filter " + "|".join(alts))
     for cmd, metrics in PEER_COMMANDS.items():

@@ -83,11 +83,24 @@ class Plan(unittest.TestCase):
 
     def test_every_peer_figure_has_a_command(self):
         peers = {m for ms in compare.PEER_COMMANDS.values() for m in ms}
-        for path in ("peers.tsv",):
-            for kin, peer, _, _ in compare.Pairs(os.path.join(HERE, path)).rows:
-                self.assertTrue(kin.startswith("kin."), kin)
-                if peer:
-                    self.assertIn(peer, peers, f"{peer} (bench/peers.tsv) is printed by no peer command")
+        pairs = compare.Pairs(os.path.join(HERE, "peers.tsv"))
+        for kin, peer, _, _ in pairs.rows:
+            self.assertTrue(kin.startswith("kin."), kin)
+            if peer and peer.startswith("kin."):  # another kin figure: listed as one
+                self.assertIn(peer, pairs.kin_names(), f"{peer} (bench/peers.tsv) is no kin figure")
+            elif peer:
+                self.assertIn(peer, peers, f"{peer} (bench/peers.tsv) is printed by no peer command")
+
+    def test_a_kin_peer_runs_with_the_figure_it_is_the_peer_of(self):
+        def real(args, stdin=""):
+            return subprocess.run([sys.executable, os.path.join(HERE, "compare.py"), *args, "--pairs",
+                                   os.path.join(HERE, "peers.tsv")], input=stdin, capture_output=True, text=True)
+        out = real(["plan", "--bench", "supervisor.restart$"]).stdout
+        self.assertIn("kin\\.spawn_join\\.fork", out.splitlines()[0])
+        r = real(["filter", "--bench", "supervisor.restart$"],
+                 "metric=kin.spawn_join.fork value=1 unit=us\nmetric=kin.spawn_join.spawn value=2 unit=us\n")
+        self.assertIn("kin.spawn_join.fork", r.stdout)
+        self.assertNotIn("kin.spawn_join.spawn", r.stdout)
 
 
 class Filter(unittest.TestCase):
