@@ -1,8 +1,16 @@
 #include <kin/thread_queue.hpp>  // first: the header is self-contained
 
+#include <kin/thread.hpp>
+
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 #include <thread>
@@ -196,4 +204,39 @@ TEST(ThreadQueueShutdown, WakesBlockedGettersAndPutters) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(shut.load(), 6);
   EXPECT_EQ(full.get(), 0);  // what was there before shutdown() is still got
+}
+
+// Python abandons daemon threads at exit. A static queue destroyed at exit while a daemon
+// thread waits in get() must not hang the exit (glibc's condition-variable destructor waits for
+// its waiters). The program is a forked child that ends with std::exit, which runs the static
+// destructors; the parent gives it 10 s.
+TEST(ThreadQueueExit, AStaticQueueWithADaemonThreadBlockedInGetDoesNotHangExit) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    static kin::thread::Queue<int> q;
+    static std::atomic<bool> waiting{false};
+    kin::Thread t{kin::ThreadOptions{.daemon = true}, [] {
+                    waiting = true;
+                    (void)q.get();
+                  }};
+    t.start();
+    while (!waiting) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // into the wait
+    std::exit(7);
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 1000 && got == 0; ++i) {
+    got = ::waitpid(pid, &status, WNOHANG);
+    if (got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (got == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "the program's exit hung on the static queue";
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 7);
 }

@@ -12,6 +12,9 @@
 // Every blocked put and get wakes up to notice.
 //   q.shutdown();                        // producers done: consumers drain, then ShutDown
 // The family shares one implementation (detail::ThreadQueue) over a storage policy.
+// A queue destroyed while threads still wait on it — a static queue at program exit with daemon
+// threads blocked in get(), Python's daemon-thread case — leaves its state allocated for them,
+// so they stay blocked instead of the exit hanging in a condition variable's destructor.
 #pragma once
 
 #include <kin/errors.hpp>
@@ -22,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <queue>
@@ -85,9 +89,18 @@ struct PriorityStore {
 template <class T, class Store>
 class ThreadQueue {
  public:
-  explicit ThreadQueue(std::size_t maxsize = 0) : maxsize_(maxsize) {}
+  explicit ThreadQueue(std::size_t maxsize = 0) : s_(new State{.maxsize = maxsize}) {}
   ThreadQueue(const ThreadQueue&) = delete;
   ThreadQueue& operator=(const ThreadQueue&) = delete;
+  ~ThreadQueue() {
+    {
+      std::lock_guard g{s_->mu};
+      // glibc's pthread_cond_destroy waits for its waiters, which a daemon thread never stops
+      // being: leave them a state that stays valid (spurious wake-ups included), never freed.
+      if (s_->get_waiters + s_->put_waiters + s_->join_waiters == 0) return;
+    }
+    (void)s_.release();
+  }
 
   void put(T v) { (void)put_until(std::move(v), std::nullopt); }
   template <class Rep, class Period>
@@ -100,21 +113,22 @@ class ThreadQueue {
 
   /// Python 3.13's Queue.shutdown(immediate): see the header comment.
   void shutdown(bool immediate = false) {
-    std::lock_guard g{mu_};
-    is_shutdown_ = true;
+    State& s = *s_;
+    std::lock_guard g{s.mu};
+    s.is_shutdown = true;
     if (immediate) {
-      while (store_.size() > 0) {
-        (void)store_.pop();
-        if (unfinished_ > 0) --unfinished_;
+      while (s.store.size() > 0) {
+        (void)s.store.pop();
+        if (s.unfinished > 0) --s.unfinished;
       }
-      all_done_.notify_all();
+      s.all_done.notify_all();
     }
-    not_empty_.notify_all();
-    not_full_.notify_all();
+    s.not_empty.notify_all();
+    s.not_full.notify_all();
   }
   [[nodiscard]] bool is_shutdown() const {
-    std::lock_guard g{mu_};
-    return is_shutdown_;
+    std::lock_guard g{s_->mu};
+    return s_->is_shutdown;
   }
 
   T get() { return *get_until(std::nullopt); }
@@ -130,39 +144,48 @@ class ThreadQueue {
 
   /// One item taken by get() is fully processed.
   void task_done() {
-    std::lock_guard g{mu_};
-    if (unfinished_ == 0) throw ValueError("kin::thread::Queue::task_done() called too many times");
-    if (--unfinished_ == 0) all_done_.notify_all();
+    State& s = *s_;
+    std::lock_guard g{s.mu};
+    if (s.unfinished == 0) throw ValueError("kin::thread::Queue::task_done() called too many times");
+    if (--s.unfinished == 0) s.all_done.notify_all();
   }
   /// Waits until every item put has been marked done.
-  void join() {
-    std::unique_lock g{mu_};
-    all_done_.wait(g, [&] { return unfinished_ == 0; });
-  }
+  void join() { (void)join_until(std::nullopt); }
   template <class Rep, class Period>
   bool join(std::chrono::duration<Rep, Period> timeout) {
-    std::unique_lock g{mu_};
-    return all_done_.wait_for(g, timeout, [&] { return unfinished_ == 0; });
+    return join_until(std::chrono::steady_clock::now() + timeout);
   }
 
   [[nodiscard]] std::size_t qsize() const {
-    std::lock_guard g{mu_};
-    return store_.size();
+    std::lock_guard g{s_->mu};
+    return s_->store.size();
   }
   [[nodiscard]] bool empty() const { return qsize() == 0; }
   [[nodiscard]] bool full() const {
-    std::lock_guard g{mu_};
-    return maxsize_ > 0 && store_.size() >= maxsize_;
+    std::lock_guard g{s_->mu};
+    return s_->maxsize > 0 && s_->store.size() >= s_->maxsize;
   }
-  [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
+  [[nodiscard]] std::size_t maxsize() const noexcept { return s_->maxsize; }
 
  private:
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
 
+  struct State {
+    std::size_t maxsize = 0;
+    mutable std::mutex mu{};
+    std::condition_variable not_empty{}, not_full{}, all_done{};
+    int get_waiters = 0, put_waiters = 0, join_waiters = 0;
+    std::size_t unfinished = 0;
+    bool is_shutdown = false;
+    Store store{};
+  };
+
   // Waits on `cv` until `ready`, counting the waiter so the other side notifies only when
-  // someone sleeps (the notify is most of the cost of an uncontended hand-off).
+  // someone sleeps (the notify is most of the cost of an uncontended hand-off). Everything a
+  // waiter touches is in State: a waiter outliving the queue object finds it intact.
   template <class Pred>
-  bool wait(std::unique_lock<std::mutex>& g, std::condition_variable& cv, int& waiters, Deadline d, Pred ready) {
+  static bool wait(std::unique_lock<std::mutex>& g, std::condition_variable& cv, int& waiters, Deadline d,
+                   Pred ready) {
     if (ready()) return true;
     if (d && *d == std::chrono::steady_clock::time_point::min()) return false;
     ++waiters;
@@ -172,35 +195,38 @@ class ThreadQueue {
   }
 
   bool put_until(T&& v, Deadline d) {
-    std::unique_lock g{mu_};
-    if (is_shutdown_) throw ShutDown();
-    if (!wait(g, not_full_, put_waiters_, d,
-              [&] { return is_shutdown_ || maxsize_ == 0 || store_.size() < maxsize_; }))
+    State& s = *s_;
+    std::unique_lock g{s.mu};
+    if (s.is_shutdown) throw ShutDown();
+    if (!wait(g, s.not_full, s.put_waiters, d,
+              [&s] { return s.is_shutdown || s.maxsize == 0 || s.store.size() < s.maxsize; }))
       return false;
-    if (is_shutdown_) throw ShutDown();
-    store_.push(std::move(v));
-    ++unfinished_;
-    if (get_waiters_ > 0) not_empty_.notify_one();
+    if (s.is_shutdown) throw ShutDown();
+    s.store.push(std::move(v));
+    ++s.unfinished;
+    if (s.get_waiters > 0) s.not_empty.notify_one();
     return true;
   }
 
   std::optional<T> get_until(Deadline d) {
-    std::unique_lock g{mu_};
-    if (is_shutdown_ && store_.size() == 0) throw ShutDown();
-    if (!wait(g, not_empty_, get_waiters_, d, [&] { return is_shutdown_ || store_.size() > 0; })) return std::nullopt;
-    if (store_.size() == 0) throw ShutDown();  // woken by shutdown() with nothing left
-    std::optional<T> v{store_.pop()};
-    if (put_waiters_ > 0) not_full_.notify_one();
+    State& s = *s_;
+    std::unique_lock g{s.mu};
+    if (s.is_shutdown && s.store.size() == 0) throw ShutDown();
+    if (!wait(g, s.not_empty, s.get_waiters, d, [&s] { return s.is_shutdown || s.store.size() > 0; }))
+      return std::nullopt;
+    if (s.store.size() == 0) throw ShutDown();  // woken by shutdown() with nothing left
+    std::optional<T> v{s.store.pop()};
+    if (s.put_waiters > 0) s.not_full.notify_one();
     return v;
   }
 
-  mutable std::mutex mu_;
-  std::condition_variable not_empty_, not_full_, all_done_;
-  int get_waiters_ = 0, put_waiters_ = 0;
-  std::size_t unfinished_ = 0;
-  std::size_t maxsize_;
-  bool is_shutdown_ = false;
-  Store store_;
+  bool join_until(Deadline d) {
+    State& s = *s_;
+    std::unique_lock g{s.mu};
+    return wait(g, s.all_done, s.join_waiters, d, [&s] { return s.unfinished == 0; });
+  }
+
+  std::unique_ptr<State> s_;
 };
 
 }  // namespace detail
