@@ -45,6 +45,7 @@ std::string to_string(EventKind kind) {
     case EventKind::start_failed: return "start_failed";
     case EventKind::gave_up: return "gave_up";
     case EventKind::reaped_orphan: return "reaped_orphan";
+    case EventKind::output_lost: return "output_lost";
   }
   return "?";
 }
@@ -79,7 +80,8 @@ std::string to_string(const SupervisorEvent& e) {
   if (e.pid) o << " pid=" << e.pid;
   if (e.status) o << " status=" << quoted(e.status->str());
   if (!e.reason.empty() && (!e.status || e.reason != e.status->str())) o << " reason=" << quoted(e.reason);
-  if (e.kind != EventKind::started && e.kind != EventKind::ready && e.kind != EventKind::reaped_orphan)
+  if (e.kind != EventKind::started && e.kind != EventKind::ready && e.kind != EventKind::reaped_orphan &&
+      e.kind != EventKind::output_lost)
     o << " restarts=" << e.restarts;
   if (e.kind == EventKind::backoff) o << " delay_ms=" << e.delay.count();
   if (e.group) o << " group=" << e.group;
@@ -288,6 +290,17 @@ class Sup {
     }
     e.reason = std::move(reason);
     e.delay = delay;
+    publish(e);
+  }
+
+  // A log pump's report (runtime thread): the child may have been deleted since.
+  void output_lost(const std::string& id, const std::string& reason) {
+    if (Child* c = find(id)) return emit(EventKind::output_lost, c, reason);
+    SupervisorEvent e;
+    e.kind = EventKind::output_lost;
+    e.supervisor = st_.opt.name;
+    e.child = id;
+    e.reason = reason;
     publish(e);
   }
 
@@ -995,6 +1008,9 @@ caf::behavior supervisor_actor(Self* self, SupervisorOptions opt, std::vector<Ch
         const bool abnormal =
             !status || !status->code() || std::find(ok.begin(), ok.end(), *status->code()) == ok.end();
         s.on_exit(c, status, status ? status->str() : std::string("ended"), abnormal);
+      },
+      [self](output_lost_atom, const std::string& id, const std::string& reason) {
+        Sup(self).output_lost(id, reason);
       },
       [self](ready_atom, const std::string& id, std::uint64_t gen) {
         Sup s(self);

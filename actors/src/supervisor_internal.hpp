@@ -17,4 +17,5 @@ using delay_atom = caf::atom_constant<caf::atom("kdelay")>;
 using reap_atom = caf::atom_constant<caf::atom("kreap")>;
 using probe_done_atom = caf::atom_constant<caf::atom("kprobed")>;  // (id, gen): the exec probe ended
 using probe_atom = caf::atom_constant<caf::atom("kprobe")>;     // (id, gen): try tcp/http readiness again
+using output_lost_atom = caf::atom_constant<caf::atom("koutlost")>;  // (id, reason): a log pump drops output
 }  // namespace kin::detail

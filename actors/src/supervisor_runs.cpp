@@ -171,10 +171,14 @@ unique_fd open_output(const std::string& path) {
 // ProgramOptions::rotation: the program writes into a pipe; the runtime thread reads it
 // (non-blocking, one watch at a time) and appends to `path`, rotating it by size. The pump
 // owns itself through its watch callback and ends at EOF, when every holder of the write end
-// (the program, its grandchildren) is gone; nothing of it waits for the supervisor.
+// (the program, its grandchildren) is gone; nothing of it waits for the supervisor. When the
+// file cannot be written (ENOSPC, EFBIG, EACCES...), the program goes on and its output is
+// dropped — never silently: the supervisor gets an output_lost event when dropping starts and
+// another with the count when a write (to the path reopened each time) works again.
 class LogPump : public std::enable_shared_from_this<LogPump> {
  public:
-  LogPump(unique_fd r, std::string path, LogRotation rot) : r_(std::move(r)), path_(std::move(path)), rot_(rot) {
+  LogPump(unique_fd r, std::string path, LogRotation rot, caf::actor sup, std::string id)
+      : r_(std::move(r)), path_(std::move(path)), rot_(rot), sup_(std::move(sup)), id_(std::move(id)) {
     reopen();
   }
   void arm() {
@@ -204,15 +208,30 @@ class LogPump : public std::enable_shared_from_this<LogPump> {
   void write(const char* p, std::size_t n) {
     while (n > 0) {
       if (size_ > 0 && size_ + n > rot_.max_bytes) rotate();
+      if (!out_) reopen();
+      if (!out_) return lost(n, errno);
       std::size_t k = std::min<std::uint64_t>(n, rot_.max_bytes > size_ ? rot_.max_bytes - size_ : n);
-      if (!out_) return;  // the file cannot be opened: the output is dropped, the program goes on
       auto w = ::write(out_.get(), p, k);
-      if (w <= 0) return;
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        const int err = w < 0 ? errno : ENOSPC;
+        out_.reset();  // the next chunk opens the path again: space freed, the file replaced
+        return lost(n, err);
+      }
+      if (lost_ > 0) {
+        report(path_ + ": written again after " + std::to_string(lost_) + " bytes of output were lost");
+        lost_ = 0;
+      }
       size_ += static_cast<std::uint64_t>(w);
       p += w;
       n -= static_cast<std::size_t>(w);
     }
   }
+  void lost(std::size_t n, int err) {
+    if (lost_ == 0) report(path_ + ": " + std::strerror(err) + "; the program's output is dropped");
+    lost_ += n;
+  }
+  void report(const std::string& reason) { caf::anon_send(sup_, output_lost_atom::value, id_, reason); }
   void rotate() {
     out_.reset();
     if (rot_.backups <= 0) {
@@ -234,17 +253,21 @@ class LogPump : public std::enable_shared_from_this<LogPump> {
   unique_fd out_;
   std::string path_;
   LogRotation rot_;
+  caf::actor sup_;
+  std::string id_;
   std::uint64_t size_ = 0;
+  std::uint64_t lost_ = 0;  // bytes dropped since the last write that worked
 };
 
 // The write end for the program; the pump starts reading once the program is forked.
-unique_fd rotated_output(const std::string& path, const LogRotation& rot, std::vector<std::shared_ptr<LogPump>>& pumps) {
+unique_fd rotated_output(const StartContext& ctx, const std::string& path, const LogRotation& rot,
+                         std::vector<std::shared_ptr<LogPump>>& pumps) {
   if (rot.max_bytes == 0 || rot.backups < 0) throw ValueError("kin::program: LogRotation needs max_bytes > 0, backups >= 0");
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) throw OSError(errno, "pipe2");
   unique_fd r(p[0]), w(p[1]);
   ::fcntl(r.get(), F_SETFL, ::fcntl(r.get(), F_GETFL) | O_NONBLOCK);
-  pumps.push_back(std::make_shared<LogPump>(std::move(r), path, rot));
+  pumps.push_back(std::make_shared<LogPump>(std::move(r), path, rot, ctx.supervisor, ctx.id));
   return w;
 }
 
@@ -317,9 +340,9 @@ std::unique_ptr<ChildRun> start_program_run(StartContext& ctx, const std::vector
   std::vector<std::shared_ptr<LogPump>> pumps;
   if (options.rotation) {
     out.reset();
-    if (options.stdout_file) out = above(rotated_output(*options.stdout_file, *options.rotation, pumps), floor);
+    if (options.stdout_file) out = above(rotated_output(ctx, *options.stdout_file, *options.rotation, pumps), floor);
     if (options.stderr_file && !options.stderr_to_stdout)
-      err = above(rotated_output(*options.stderr_file, *options.rotation, pumps), floor);
+      err = above(rotated_output(ctx, *options.stderr_file, *options.rotation, pumps), floor);
   }
   if (options.stderr_to_stdout) {
     if (out) err = above(unique_fd(::fcntl(out.get(), F_DUPFD_CLOEXEC, floor + 1)), floor);

@@ -1,6 +1,7 @@
 // kin::ProgramOptions' output files: size-based rotation (kin::LogRotation) read through a pipe
 // by the supervising process, stderr_to_stdout in that mode, output appended across restarts,
-// and a grandchild holding the pipe not delaying the supervisor's shutdown.
+// a grandchild holding the pipe not delaying the supervisor's shutdown, and output that cannot
+// be written (ENOSPC) reported as output_lost events, never dropped silently.
 #include <kin/supervisor.hpp>  // first: the header is self-contained
 
 #include <caf/all.hpp>
@@ -10,6 +11,7 @@
 #include "sanitizer_limits.hpp"
 #include "supervisor_test_util.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -99,6 +101,45 @@ TEST_F(SupervisorLogsTest, AGrandchildHoldingThePipeDoesNotBlockShutdown) {
   EXPECT_TRUE(eventually([&] { return !exists(gc); }, 5s));
   EXPECT_TRUE(eventually([&] { return slurp(f) == "gc\n"; }, 5s)) << slurp(f);
   std::this_thread::sleep_for(200ms);  // the pump sees EOF and closes its fds
+}
+
+// The log path is a symlink to /dev/full (every write: ENOSPC; the symlink, never the device,
+// is what a rotation would rename). Dropping starts with an output_lost event naming the error;
+// once the symlink is gone, the pump's next write creates a regular file, and a second
+// output_lost says how much was lost. The program runs on throughout.
+TEST_F(SupervisorLogsTest, OutputThatCannotBeWrittenIsReportedNotDroppedSilently) {
+  TempDir d;
+  const std::string f = d / "out.log";
+  ASSERT_EQ(::symlink("/dev/full", f.c_str()), 0);
+  kin::Supervisor sup{sys, opts()};
+  caf::scoped_actor self{sys};
+  sup.subscribe(self);
+  sup.start_child({.id = "w",
+                   .start = kin::program({"sh", "-c", "while :; do echo tick; sleep 0.02; done"},
+                                         {.stdout_file = f, .rotation = kin::LogRotation{.max_bytes = 1 << 20, .backups = 1}}),
+                   .shutdown = 2s});
+  auto ev = receive_events(self, [](auto& v) { return count_kind(v, kin::EventKind::output_lost, "w") >= 1; }, 10s);
+  ASSERT_EQ(count_kind(ev, kin::EventKind::output_lost, "w"), 1);
+  std::string first;
+  for (auto& e : ev)
+    if (e.kind == kin::EventKind::output_lost) first = e.reason;
+  EXPECT_NE(first.find("No space left on device"), std::string::npos) << first;
+  EXPECT_NE(first.find(f), std::string::npos) << first;
+  EXPECT_GE(log.count("event=output_lost child=w"), 1);
+
+  ASSERT_EQ(::unlink(f.c_str()), 0);
+  ev = receive_events(self, [](auto& v) { return count_kind(v, kin::EventKind::output_lost, "w") >= 1; }, 10s);
+  ASSERT_EQ(count_kind(ev, kin::EventKind::output_lost, "w"), 1);
+  std::string again;
+  for (auto& e : ev)
+    if (e.kind == kin::EventKind::output_lost) again = e.reason;
+  EXPECT_NE(again.find("written again after"), std::string::npos) << again;
+  EXPECT_TRUE(eventually([&] { return slurp(f).find("tick\n") != std::string::npos; }, 5s));
+  struct stat st{};
+  ASSERT_EQ(::lstat(f.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  for (auto& c : sup.which_children()) EXPECT_EQ(c.state, kin::ChildState::running);  // never stopped
+  sup.unsubscribe(self);
 }
 
 }  // namespace

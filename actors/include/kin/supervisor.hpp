@@ -52,8 +52,10 @@ inline constexpr Strategy rest_for_one = Strategy::rest_for_one;
 inline constexpr Strategy simple_one_for_one = Strategy::simple_one_for_one;
 
 /// What happened to a child (or to the supervisor: gave_up; or to an orphaned grandchild the
-/// supervisor reaped: reaped_orphan, with SupervisorOptions::reap_orphans).
-enum class EventKind { started, ready, exited, restarting, backoff, start_failed, gave_up, reaped_orphan };
+/// supervisor reaped: reaped_orphan, with SupervisorOptions::reap_orphans). output_lost: a
+/// program's rotated log could not be written (ENOSPC, EFBIG, EACCES...) and its output is
+/// being dropped; a second output_lost says writing works again and how much was lost.
+enum class EventKind { started, ready, exited, restarting, backoff, start_failed, gave_up, reaped_orphan, output_lost };
 /// "started", "ready", "exited", ...
 std::string to_string(EventKind kind);
 
@@ -63,7 +65,7 @@ struct SupervisorEvent {
   std::string child{};                 // empty for gave_up and reaped_orphan
   pid_t pid = 0;
   std::optional<ExitStatus> status{};  // exited, reaped_orphan: how the process ended
-  std::string reason{};                // exited, start_failed, gave_up: in words
+  std::string reason{};                // exited, start_failed, gave_up, output_lost: in words
   int restarts = 0;                    // of this child so far
   std::chrono::milliseconds delay{0};  // backoff: the wait before the next start
   pid_t group = 0;                     // reaped_orphan: the child's process group it was in
