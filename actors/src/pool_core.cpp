@@ -175,15 +175,18 @@ struct PoolCore::Impl {
     int fd = -1;
     std::optional<Process> proc;  // spawn/forkserver workers (fork workers are raw children)
     std::size_t codes_known = 0;  // portable: code ids this worker has been told
-    std::unique_ptr<PoolTask> task;
-    Clock::time_point deadline{};
+    // Sent and not yet answered, in the order sent: the worker runs them in that order, so the
+    // front is the one running and the others have not started.
+    std::deque<std::unique_ptr<PoolTask>> tasks;
+    Clock::time_point deadline{};  // of the front task (task_timeout)
     bool timed_out = false;
-    bool cancelled = false;
+    std::uint64_t cancel_id = 0;  // kill_task(): the task its worker was killed for
     std::size_t ran = 0;  // replies received; at maxtasksperchild the worker is retiring
   };
 
   PoolOptions opt;
   std::size_t n = 0;
+  std::size_t window = 1;  // tasks in flight per worker: 1 + opt.prefetch
   bool portable = false;               // spawn/forkserver workers
   std::optional<CodeRef> init_ref;     // portable: where the initializer is
   std::vector<CodeRef> codes;          // portable: every function sent so far, by id
@@ -318,83 +321,110 @@ struct PoolCore::Impl {
     pending.clear();
   }
 
+  bool can_take(const Worker& w, std::size_t depth) const {
+    if (w.fd < 0 || w.tasks.size() >= depth) return false;
+    // A worker at maxtasksperchild is exiting: it gets no more than it will still run.
+    return opt.maxtasksperchild == 0 || w.ran + w.tasks.size() < opt.maxtasksperchild;
+  }
+
+  // Round-robin, one task per worker per pass, so a short burst spreads over the workers
+  // before any worker's window fills.
   void dispatch_locked(std::vector<Completion>& out) {
-    for (auto& w : workers) {
-      if (w.fd < 0 || w.task) continue;
-      if (opt.maxtasksperchild != 0 && w.ran >= opt.maxtasksperchild) continue;  // exiting: wait for its EOF
-      while (!pending.empty()) {
-        auto t = std::move(pending.front());
-        pending.pop_front();
-        if (t->state && !t->started && !t->state->set_running()) continue;  // cancelled before it ran: skip
-        t->started = true;
-        bool sent = false;
-        try {
-          sent = send_task(w, *t);
-        } catch (...) {  // a function in no loaded object (portable mode): only this task fails
-          out.emplace_back(std::move(t), PoolOutcome{false, {}, std::current_exception()});
-          continue;
-        }
-        if (!sent) {
-          pending.push_front(std::move(t));  // the worker is gone; its EOF is handled below
+    for (std::size_t depth = 1; depth <= window && !pending.empty(); ++depth) {
+      for (auto& w : workers) {
+        if (pending.empty()) break;
+        if (!can_take(w, depth)) continue;
+        while (!pending.empty()) {
+          auto t = std::move(pending.front());
+          pending.pop_front();
+          if (t->state && !t->started && !t->state->set_running()) continue;  // cancelled before it ran: skip
+          t->started = true;
+          bool sent = false;
+          try {
+            sent = send_task(w, *t);
+          } catch (...) {  // a function in no loaded object (portable mode): only this task fails
+            out.emplace_back(std::move(t), PoolOutcome{false, {}, std::current_exception()});
+            continue;
+          }
+          if (!sent) {
+            pending.push_front(std::move(t));  // the worker is gone; its EOF is handled below
+            break;
+          }
+          if (opt.task_timeout && w.tasks.empty()) w.deadline = Clock::now() + *opt.task_timeout;
+          w.tasks.push_back(std::move(t));
           break;
         }
-        if (opt.task_timeout) w.deadline = Clock::now() + *opt.task_timeout;
-        w.task = std::move(t);
-        break;
       }
-      if (pending.empty()) break;
     }
   }
 
-  // The worker's socket is readable: a reply, or its death.
+  // The worker's socket is readable: replies (all that are there), or its death.
   void service(Worker& w, std::vector<Completion>& out) {
     Header h{};
     Bytes payload;
-    if (recv_frame(w.fd, h, payload)) {
+    while (recv_frame(w.fd, h, payload)) {
       if (h.b == kInitFailed) {
         auto [type, msg] = decode<std::pair<std::string, std::string>>(payload);
         broken = std::make_exception_ptr(RemoteError(type, "pool initializer failed: " + msg, w.pid));
-        if (w.task) out.emplace_back(std::move(w.task), PoolOutcome{false, {}, broken});
+        for (auto& t : w.tasks) out.emplace_back(std::move(t), PoolOutcome{false, {}, broken});
+        w.tasks.clear();
         fail_all_locked(out, broken);
         return;  // its EOF follows; it is not replaced
       }
-      if (!w.task || w.task->id != h.a) return;
-      PoolOutcome o;
-      if (h.b == kOk) {
-        o.ok = true;
-        o.value = std::move(payload);
-      } else {
-        auto [type, msg] = decode<std::pair<std::string, std::string>>(payload);
-        o.error = std::make_exception_ptr(RemoteError(type, msg, w.pid));
+      if (!w.tasks.empty() && w.tasks.front()->id == h.a) {
+        PoolOutcome o;
+        if (h.b == kOk) {
+          o.ok = true;
+          o.value = std::move(payload);
+        } else {
+          auto [type, msg] = decode<std::pair<std::string, std::string>>(payload);
+          o.error = std::make_exception_ptr(RemoteError(type, msg, w.pid));
+        }
+        ++w.ran;
+        out.emplace_back(std::move(w.tasks.front()), std::move(o));
+        w.tasks.pop_front();
+        if (opt.task_timeout && !w.tasks.empty()) w.deadline = Clock::now() + *opt.task_timeout;  // the next runs now
       }
-      ++w.ran;
-      out.emplace_back(std::move(w.task), std::move(o));
-      return;
+      // More replies already there are taken in this turn (one poll() for a batch); an empty
+      // socket ends it.
+      if (poll_fd(w.fd, POLLIN, std::chrono::milliseconds{0}) == 0) return;
     }
+    worker_died(w, out);  // EOF or garbage
+  }
+
+  // The worker's EOF: the front task was running (it failed, or is retried, or was cancelled);
+  // the ones behind it never started and go back to the front of the queue, in order.
+  void worker_died(Worker& w, std::vector<Completion>& out) {
     ExitStatus st;
     pid_t pid = w.pid;
     reap(w, st);
-    if (w.task) {
-      auto t = std::move(w.task);
-      ++t->kills;
-      if (w.cancelled) {
+    auto held = std::move(w.tasks);
+    w.tasks.clear();
+    std::deque<std::unique_ptr<PoolTask>> again;
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      auto& t = held[i];
+      if (w.cancel_id != 0 && t->id == w.cancel_id) {
         out.emplace_back(std::move(t), PoolOutcome{false, {}, std::make_exception_ptr(CancelledError())});
+      } else if (i > 0 || w.cancel_id != 0) {
+        again.push_back(std::move(t));  // not started, or killed for another task's sake
       } else if (w.timed_out) {
+        ++t->kills;
         out.emplace_back(std::move(t), PoolOutcome{false, {}, std::make_exception_ptr(TimeoutError(
                                                                   "kin::Pool: the task passed its task_timeout; its worker was killed"))});
-      } else if (t->kills > opt.max_retries || t->kills >= opt.max_worker_kills) {
+      } else if (++t->kills > opt.max_retries || t->kills >= opt.max_worker_kills) {
         out.emplace_back(std::move(t), PoolOutcome{false, {}, std::make_exception_ptr(WorkerLost(pid, st))});
       } else {
-        pending.push_front(std::move(t));
+        again.push_back(std::move(t));
       }
     }
+    pending.insert(pending.begin(), std::make_move_iterator(again.begin()), std::make_move_iterator(again.end()));
     if (!broken && !terminating) spawn(w);
   }
 
   bool all_idle_locked() const {
     if (!pending.empty()) return false;
     for (auto& w : workers)
-      if (w.task) return false;
+      if (!w.tasks.empty()) return false;
     return true;
   }
 
@@ -420,7 +450,7 @@ struct PoolCore::Impl {
       auto now = Clock::now();
       for (auto& w : workers) {
         fds.push_back({w.fd, POLLIN, 0});
-        if (w.task && opt.task_timeout && !w.timed_out) {
+        if (!w.tasks.empty() && opt.task_timeout && !w.timed_out) {
           auto ms = std::chrono::ceil<std::chrono::milliseconds>(w.deadline - now).count();
           int t = ms < 0 ? 0 : static_cast<int>(ms);
           timeout = timeout < 0 ? t : std::min(timeout, t);
@@ -441,7 +471,7 @@ struct PoolCore::Impl {
         if (w.fd < 0) continue;
         if (fds[i + 1].fd == w.fd && fds[i + 1].revents != 0) {
           service(w, out);
-        } else if (w.task && opt.task_timeout && !w.timed_out && now >= w.deadline) {
+        } else if (!w.tasks.empty() && opt.task_timeout && !w.timed_out && now >= w.deadline) {
           w.timed_out = true;
           kill_worker(w);
         }
@@ -455,7 +485,9 @@ struct PoolCore::Impl {
       if (terminating) kill_worker(w);
       ExitStatus st;
       reap(w, st);
-      if (w.task) out.emplace_back(std::move(w.task), PoolOutcome{false, {}, std::make_exception_ptr(CancelledError("kin::Pool was terminated before the task finished"))});
+      for (auto& t : w.tasks)
+        out.emplace_back(std::move(t), PoolOutcome{false, {}, std::make_exception_ptr(CancelledError("kin::Pool was terminated before the task finished"))});
+      w.tasks.clear();
     }
     fail_all_locked(out, std::make_exception_ptr(CancelledError("kin::Pool was terminated before the task ran")));
     finished = true;
@@ -478,6 +510,7 @@ PoolCore::PoolCore(PoolOptions options) : impl_(std::make_unique<Impl>()) {
     d.init_ref = code_ref_of(reinterpret_cast<const void*>(*fp));
   }
   d.opt = std::move(options);
+  d.window = 1 + d.opt.prefetch.value_or(2);
   d.n = d.opt.processes != 0 ? d.opt.processes : static_cast<std::size_t>(kin::process_cpu_count());
   if (d.n == 0) d.n = 1;
   d.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -563,12 +596,15 @@ void PoolCore::terminate() {
 
 bool PoolCore::kill_task(std::uint64_t id) {
   std::lock_guard lk(impl_->m);
-  for (auto& w : impl_->workers)
-    if (w.task && w.task->id == id && w.fd >= 0) {
-      w.cancelled = true;
-      impl_->kill_worker(w);
-      return true;
-    }
+  for (auto& w : impl_->workers) {
+    if (w.fd < 0) continue;
+    for (auto& t : w.tasks)
+      if (t->id == id) {  // running, or sent behind the running one: the worker goes either way
+        w.cancel_id = id;
+        impl_->kill_worker(w);
+        return true;
+      }
+  }
   return false;
 }
 

@@ -68,6 +68,20 @@ TEST(ProcessPoolExecutor, CancelQueuedAndForced) {
   EXPECT_EQ(ex.submit(square, 5).result(5s), 25);
 }
 
+// The executor sends a worker nothing ahead by default (a queued Future stays cancellable,
+// ShutdownCancelFutures above); with PoolOptions::prefetch, a cancelled task sent ahead of its turn: its worker is killed for it, it ends with
+// CancelledError, and the task that was running there is run again, not failed.
+TEST(ProcessPoolExecutor, ForceCancelOfATaskSentAheadRequeuesTheRunningOne) {
+  kin::ProcessPoolExecutor ex{kin::PoolOptions{.processes = 1, .prefetch = 1}};
+  auto running = ex.submit(sleeper, 300);
+  auto ahead = ex.submit(square, 7);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(ahead.cancel());       // sent: counts as running
+  EXPECT_TRUE(ahead.cancel(true));    // force: its worker goes
+  EXPECT_THROW(ahead.result(5s), kin::CancelledError);
+  EXPECT_EQ(running.result(5s), 300);
+}
+
 TEST(ProcessPoolExecutor, ShutdownCancelFutures) {
   kin::ProcessPoolExecutor ex{1};
   auto a = ex.submit(sleeper, 100);

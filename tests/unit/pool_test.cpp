@@ -283,6 +283,17 @@ TEST(Pool, SelfKillSegfaultAndExitMidMap) {
   EXPECT_EQ(ok, 36);
 }
 
+// PoolOptions::prefetch: tasks sent behind the running one never started, so the death of
+// their worker sends them back to the queue: only the task that killed it fails.
+TEST(Pool, TasksSentAheadToADyingWorkerRunElsewhere) {
+  kin::Pool pool{kin::PoolOptions{.processes = 1, .prefetch = 4}};
+  auto killer = pool.apply_async(self_kill, 5);
+  std::vector<kin::AsyncResult<int>> behind;
+  for (int i = 0; i < 4; ++i) behind.push_back(pool.apply_async(square, i));
+  EXPECT_THROW(killer.get(5s), kin::WorkerLost);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(behind[static_cast<std::size_t>(i)].get(5s), i * i);
+}
+
 TEST(Pool, RetriesAndPoisonTask) {
   kin::Pool pool{kin::PoolOptions{.processes = 2, .max_retries = 10, .max_worker_kills = 3}};
   auto t0 = std::chrono::steady_clock::now();

@@ -41,6 +41,11 @@ struct PoolOptions {
   /// Process pools: a task running longer than this has its worker killed (only that worker)
   /// and fails with TimeoutError; the pool replaces the worker.
   std::optional<std::chrono::milliseconds> task_timeout{};
+  /// Process pools: tasks sent to a worker ahead of the one it runs, so that small tasks do
+  /// not each wait for a round trip (unset: 2 for a Pool, 0 for a ProcessPoolExecutor). A task
+  /// sent ahead counts as running (a Future can no longer be cancelled without force) and waits
+  /// behind its worker's current task; if that worker dies, it goes back to the queue unrun.
+  std::optional<std::size_t> prefetch{};
 };
 
 }  // namespace kin
