@@ -49,6 +49,32 @@ ErasedFunction find_function(std::string_view name) noexcept {
   return it == f.end() ? nullptr : it->second;
 }
 
+// ---- registered types ---------------------------------------------------------------------
+
+namespace {
+struct ObjectTypes {
+  std::mutex mu;  // a program serving in-process may register while its server looks up
+  std::map<std::string, ObjectType, std::less<>> types;
+};
+ObjectTypes& object_types() {
+  static ObjectTypes t;
+  return t;
+}
+}  // namespace
+
+void register_object_type(const std::string& name, ObjectType type) {
+  auto& t = object_types();
+  std::lock_guard g{t.mu};
+  t.types.insert_or_assign(name, std::move(type));
+}
+
+const ObjectType* find_object_type(std::string_view name) noexcept {
+  auto& t = object_types();
+  std::lock_guard g{t.mu};
+  auto it = t.types.find(name);
+  return it == t.types.end() ? nullptr : &it->second;
+}
+
 std::int64_t owner_token() noexcept {
   return (static_cast<std::int64_t>(::getpid()) << 32) ^ static_cast<std::int64_t>(::syscall(SYS_gettid));
 }

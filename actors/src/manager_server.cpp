@@ -4,10 +4,15 @@
 // (HMAC handshake on the runtime thread, before any payload is read) through one accept thread.
 // Blocking operations (a Queue get, a Lock acquire, an Event wait) park their connection on the
 // object and are answered when they can complete or at their timeout (one timer per
-// connection), never by polling. A client that closes (dies) is forgotten at once: its parked
-// request is dropped, the Locks it holds are released. A malformed request gets a ProtocolError
-// reply and the connection goes on; a frame over the size limit cannot be resynchronised, so it
-// gets the reply and the connection is closed. Nothing a client sends can stop the others.
+// connection), never by polling. A Condition is a waiter list beside a Lock or RLock object: a
+// wait releases the lock and parks on the condition; notify (or the timeout) moves the waiter
+// to the lock's waiters, so it is answered only once it holds the lock again — every lock
+// rule (arrival order, release by a dead holder) is the lock's own. A registered type's
+// object runs only its registered methods, on this thread, one request at a time. A client
+// that closes (dies) is forgotten at once: its parked request is dropped, the Locks it holds
+// are released. A malformed request gets a ProtocolError reply and the connection goes on; a
+// frame over the size limit cannot be resynchronised, so it gets the reply and the connection
+// is closed. Nothing a client sends can stop the others.
 #include <kin/detail/manager_protocol.hpp>
 
 #include <kin/errors.hpp>
@@ -30,6 +35,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -46,7 +52,9 @@ struct Waiter {
   std::weak_ptr<Conn> conn;
   Op op;
   std::string item;        // q_put: the item
-  std::int64_t owner = 0;  // s_acquire: the owner token
+  std::int64_t owner = 0;  // s_acquire, c_wait: the owner token
+  std::int64_t depth = 1;  // c_wait: the RLock recursion depth to restore when it takes it back
+  bool notified = true;    // c_wait: its answer (false: it timed out)
 };
 
 struct Object {
@@ -62,7 +70,11 @@ struct Object {
   std::uint64_t holder = 0;   // lock/rlock: the connection holding it (0: none)
   bool flag = false;          // event; barrier: broken
   std::int64_t arrived = 0;   // barrier: parties waiting now
-  std::deque<Waiter> waiters;
+  std::uint32_t lock = 0;     // condition: its Lock or RLock (another object)
+  std::shared_ptr<void> user;              // object: the registered type's instance
+  const ObjectType* type = nullptr;        // object: its registered methods
+  std::string type_name;                   // object: the name it was registered under
+  std::deque<Waiter> waiters;  // (a condition's: those not yet notified)
 };
 
 class Server;
@@ -409,6 +421,8 @@ class Server {
       return event_op(c, op, id, r, out);
     if (op == Op::b_wait || op == Op::b_abort || op == Op::b_reset || op == Op::b_state)
       return barrier_op(c, op, id, r, out);
+    if (op == Op::c_wait || op == Op::c_notify) return condition_op(c, op, id, r);
+    if (op == Op::o_call) return object_call(id, r, out);
     throw Refusal{Status::protocol_error, "kin::Manager: unknown operation " + std::to_string(ou)};
   }
 
@@ -420,11 +434,20 @@ class Server {
     std::string init = get_blob(r);
     bool has_init = false;
     r.apply(has_init);
-    if (kind < Kind::dict || kind > Kind::joinable_queue) throw Refusal{Status::protocol_error, "kin::Manager: unknown object type"};
+    if (kind < Kind::dict || kind > Kind::object) throw Refusal{Status::protocol_error, "kin::Manager: unknown object type"};
+    const ObjectType* type = nullptr;
+    if (kind == Kind::object) {
+      type = find_object_type(init);
+      if (type == nullptr)
+        throw Refusal{Status::value_error, "kin::Manager: no type \"" + init +
+                                               "\" is registered in the server's process (Manager::register_type "
+                                               "at namespace scope reaches servers of every start method)"};
+    }
     if (!name.empty()) {
       auto it = names_.find(name);
       if (it != names_.end()) {
-        if (objects_.at(it->second).kind != kind)
+        const Object& old = objects_.at(it->second);
+        if (old.kind != kind || (kind == Kind::object && old.type_name != init))
           throw Refusal{Status::value_error, "kin::Manager: \"" + name + "\" is a shared object of another type"};
         out.num(it->second);
         return true;
@@ -446,6 +469,34 @@ class Server {
           throw Refusal{Status::value_error, "kin::Manager Barrier: parties must be at least 1"};
         }
         o.bound = arg;
+        break;
+      case Kind::condition: {
+        // Python's Condition(lock=None): a new RLock of its own, else the Lock or RLock given.
+        auto lock = static_cast<std::uint32_t>(arg);
+        if (arg == 0) {
+          lock = ++next_object_;
+          objects_[lock].kind = Kind::rlock;
+        } else if (auto l = objects_.find(lock);
+                   static_cast<std::int64_t>(lock) != arg || l == objects_.end() ||
+                   (l->second.kind != Kind::lock && l->second.kind != Kind::rlock)) {
+          objects_.erase(id);
+          throw Refusal{Status::value_error, "kin::Manager Condition: the lock given is not a Lock or RLock of this manager"};
+        }
+        objects_.at(id).lock = lock;
+        break;
+      }
+      case Kind::object:
+        try {
+          o.user = std::shared_ptr<void>(type->make(), type->destroy);
+        } catch (const std::exception& e) {
+          objects_.erase(id);
+          throw Refusal{Status::value_error, "kin::Manager: constructing a \"" + init + "\" failed: " + e.what()};
+        } catch (...) {
+          objects_.erase(id);
+          throw Refusal{Status::value_error, "kin::Manager: constructing a \"" + init + "\" threw something that is not a std::exception"};
+        }
+        o.type = type;
+        o.type_name = init;
         break;
       default: break;
     }
@@ -598,6 +649,16 @@ class Server {
         break_barrier(conn->parked_on, "kin::BrokenBarrierError: a wait on the barrier timed out");
         return;
       }
+      if (obj != objects_.end() && obj->second.kind == Kind::condition) {
+        // Python's Condition.wait(timeout): a wait that times out still takes the lock back
+        // before it returns false.
+        if (auto waiter = take_waiter(obj->second, conn)) {
+          const std::uint32_t lock = obj->second.lock;
+          to_lock(conn, lock, std::move(*waiter), false);
+          wake(lock);
+        }
+        return;
+      }
       unpark_waiter(conn);
       Reply rep;
       rep.flag(false);  // timed out
@@ -667,6 +728,11 @@ class Server {
       case Op::e_wait:
         if (!o.flag) return false;
         rep.flag(true);
+        return true;
+      case Op::c_wait:  // a notified (or timed out) Condition waiter, taking its lock back
+        if (!try_acquire(c, id, o, w.owner)) return false;
+        if (o.kind == Kind::rlock) o.count = w.depth;
+        rep.flag(w.notified);
         return true;
       default: return false;
     }
@@ -738,6 +804,10 @@ class Server {
   }
 
   bool sync_op(const std::shared_ptr<Conn>& c, Op op, std::uint32_t id, Reader& r, Reply& out) {
+    // A Condition's acquire and release are its lock's.
+    if (Object& maybe = object(id, {Kind::lock, Kind::rlock, Kind::semaphore, Kind::bounded_semaphore, Kind::condition});
+        maybe.kind == Kind::condition)
+      id = maybe.lock;
     Object& o = object(id, {Kind::lock, Kind::rlock, Kind::semaphore, Kind::bounded_semaphore});
     if (op == Op::s_value) {
       out.num(o.kind == Kind::rlock ? (o.count == 0 ? std::int64_t{1} : std::int64_t{0}) : o.count);
@@ -781,6 +851,109 @@ class Server {
     }
     park(c, id, Waiter{c, op, {}, owner}, us);
     return false;
+  }
+
+  // The peer closed (or reset) a connection that has nothing more to read from it.
+  static bool hung_up(Conn& c) {
+    char b = 0;
+    const ssize_t n = ::recv(c.sd.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  }
+
+  // Python's Condition._is_owned: an RLock held by this thread; a Lock held at all.
+  static bool owned(const Object& lock, std::int64_t owner) {
+    return lock.kind == Kind::rlock ? lock.count > 0 && lock.owner == owner : lock.count == 0;
+  }
+
+  // Removes `c`'s waiter from `o`'s list (it is parked there).
+  static std::optional<Waiter> take_waiter(Object& o, const std::shared_ptr<Conn>& c) {
+    for (auto w = o.waiters.begin(); w != o.waiters.end(); ++w) {
+      if (w->conn.lock() != c) continue;
+      Waiter taken = std::move(*w);
+      o.waiters.erase(w);
+      return taken;
+    }
+    return std::nullopt;
+  }
+
+  // A Condition waiter, notified or timed out, now waits for the lock (without a timeout, as
+  // Python's): its reply comes when it holds the lock again.
+  void to_lock(const std::shared_ptr<Conn>& c, std::uint32_t lock, Waiter w, bool notified) {
+    w.notified = notified;
+    c->parked_on = lock;
+    ++c->park_seq;  // a timer that already fired is stale
+    c->timer.cancel();
+    objects_.at(lock).waiters.push_back(std::move(w));
+  }
+
+  bool condition_op(const std::shared_ptr<Conn>& c, Op op, std::uint32_t id, Reader& r) {
+    Object& cond = object(id, {Kind::condition});
+    const std::uint32_t lock_id = cond.lock;
+    Object& lock = objects_.at(lock_id);
+    if (op == Op::c_notify) {
+      const auto n = get_num<std::int64_t>(r);  // < 0: all
+      const auto owner = get_num<std::int64_t>(r);
+      if (!owned(lock, owner))
+        throw Refusal{Status::value_error, "kin::Manager Condition: notify() on an un-acquired lock"};
+      std::vector<std::shared_ptr<Conn>> gone;
+      for (std::int64_t moved = 0; !cond.waiters.empty() && (n < 0 || moved < n);) {
+        Waiter w = std::move(cond.waiters.front());
+        cond.waiters.pop_front();
+        auto wc = w.conn.lock();
+        if (!wc || wc->dead) continue;
+        // A waiter killed a moment ago may not have been noticed yet: a notification spent on
+        // it would be lost to the living, so look at its socket first.
+        if (hung_up(*wc)) {
+          gone.push_back(std::move(wc));
+          continue;
+        }
+        to_lock(wc, lock_id, std::move(w), true);
+        ++moved;
+      }
+      for (auto& g : gone) close(g);
+      return true;  // the notifier holds the lock: the notified get it when it lets go
+    }
+    const auto us = get_num<std::int64_t>(r);
+    const auto owner = get_num<std::int64_t>(r);
+    if (!owned(lock, owner))
+      throw Refusal{Status::value_error, "kin::Manager Condition: wait() on an un-acquired lock"};
+    // Python's _release_save: let go of the lock entirely, whatever the RLock's depth.
+    Waiter w{c, Op::c_wait, {}, owner};
+    w.depth = lock.kind == Kind::rlock ? lock.count : 1;
+    lock.count = lock.kind == Kind::rlock ? 0 : 1;
+    lock.owner = 0;
+    release_holder(lock, lock_id);
+    park(c, id, std::move(w), us);
+    wake(lock_id);
+    return false;
+  }
+
+  bool object_call(std::uint32_t id, Reader& r, Reply& out) {
+    Object& o = object(id, {Kind::object});
+    const std::string method = get_blob(r);
+    const std::string args = get_blob(r);
+    const std::string result_type = get_blob(r);
+    ErasedMethod fn = nullptr;
+    for (const auto& [name, m] : o.type->methods)
+      if (name == method) fn = m;
+    if (fn == nullptr)
+      throw Refusal{Status::value_error, "kin::Manager: \"" + o.type_name + "\" has no registered method \"" + method + "\""};
+    const std::string where = "kin::Manager: " + o.type_name + "." + method + ": ";
+    // Whatever the method throws becomes the caller's error; the server goes on.
+    try {
+      out.blob(fn(o.user.get(), args, result_type));
+    } catch (const KeyError& e) {
+      throw Refusal{Status::key_error, where + e.what()};
+    } catch (const IndexError& e) {
+      throw Refusal{Status::index_error, where + e.what()};
+    } catch (const ProtocolError& e) {
+      throw Refusal{Status::protocol_error, where + e.what()};
+    } catch (const std::exception& e) {
+      throw Refusal{Status::value_error, where + e.what()};
+    } catch (...) {
+      throw Refusal{Status::value_error, where + "threw something that is not a std::exception"};
+    }
+    return true;
   }
 
   void release_holder(Object& o, std::uint32_t id) {

@@ -1,6 +1,7 @@
 // kin::Manager: a server process that keeps shared objects — dicts, lists, namespaces, queues,
-// joinable queues, locks, events, barriers, values, arrays — which other processes reach through proxies (Python's
-// multiprocessing.Manager / SyncManager, and BaseManager's remote serve/connect).
+// joinable queues, locks, conditions, events, barriers, values, arrays, and objects of user
+// types registered with register_type — which other processes reach through proxies (Python's
+// multiprocessing.Manager / SyncManager, and BaseManager's register and remote serve/connect).
 //
 //   kin::Manager m;                                   // starts the server process
 //   auto d = m.dict<std::string, int>();
@@ -22,8 +23,10 @@
 // Failure: when the server process dies, every proxy call — one already waiting included —
 // raises kin::ManagerLost, never hangs (a local server is a daemon child: it also dies with its
 // owner). A malformed or oversized request is refused with kin::ProtocolError and the server
-// goes on serving the others. A client that dies holding a LockProxy releases it. The objects
-// live as long as the server (they are not reference-counted as in Python). With
+// goes on serving the others. A client that dies holding a LockProxy (or a ConditionProxy's
+// lock) releases it. User types: register_type<T>("Name", kin::method<&T::m>("m"), ...) at
+// namespace scope, then m.make<T>() (object_proxy.hpp says where registrations reach). The
+// objects live as long as the server (they are not reference-counted as in Python). With
 // ManagerOptions::restart the owner restarts a dead server, and the loss of its state is
 // explicit: the old proxies raise ManagerLost, never silently see an empty dict.
 #pragma once
@@ -31,12 +34,14 @@
 #include <kin/address.hpp>
 #include <kin/array_proxy.hpp>
 #include <kin/barrier_proxy.hpp>
+#include <kin/condition_proxy.hpp>
 #include <kin/dict_proxy.hpp>
 #include <kin/event_proxy.hpp>
 #include <kin/joinable_queue_proxy.hpp>
 #include <kin/list_proxy.hpp>
 #include <kin/lock_proxy.hpp>
 #include <kin/namespace_proxy.hpp>
+#include <kin/object_proxy.hpp>
 #include <kin/queue_proxy.hpp>
 #include <kin/start_method.hpp>
 #include <kin/value_proxy.hpp>
@@ -46,10 +51,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace kin {
@@ -158,6 +165,17 @@ class Manager {
   [[nodiscard]] BoundedSemaphoreProxy BoundedSemaphore(std::int64_t value = 1, const std::string& name = {}) {  // NOLINT
     return BoundedSemaphoreProxy{session(), create(detail::mgr::Kind::bounded_semaphore, name, value)};
   }
+  /// A condition over a new RLock of its own (Python's m.Condition()).
+  [[nodiscard]] ConditionProxy Condition(const std::string& name = {}) {  // NOLINT
+    return ConditionProxy{session(), create(detail::mgr::Kind::condition, name)};
+  }
+  /// A condition over `lock`, a Lock or RLock of this manager (Python's m.Condition(lock)).
+  [[nodiscard]] ConditionProxy Condition(const LockProxy& lock, const std::string& name = {}) {  // NOLINT
+    return ConditionProxy{session(), create(detail::mgr::Kind::condition, name, lock_id(lock))};
+  }
+  [[nodiscard]] ConditionProxy Condition(const RLockProxy& lock, const std::string& name = {}) {  // NOLINT
+    return ConditionProxy{session(), create(detail::mgr::Kind::condition, name, lock_id(lock))};
+  }
   [[nodiscard]] EventProxy Event(const std::string& name = {}) {  // NOLINT
     return EventProxy{session(), create(detail::mgr::Kind::event, name)};
   }
@@ -172,6 +190,38 @@ class Manager {
     return ValueProxy<T>{session(), create(detail::mgr::Kind::dict, {}, 0, &b)};
   }
 
+  /// Lets the server keep objects of type T (default-constructed) and run the listed methods
+  /// on them, each `kin::method<&T::m>("m")` or `KIN_METHOD(T, m)` (Python's
+  /// BaseManager.register). Returns true, to be called at namespace scope:
+  ///   [[maybe_unused]] static const bool r = kin::Manager::register_type<Counter>("Counter", ...);
+  /// The name must be the same in every process. Only a fork-started server sees a
+  /// registration made after kin::init (object_proxy.hpp). Registering a name again replaces it.
+  template <class T, auto... Ms>
+  static bool register_type(const std::string& name, detail::mgr::MethodSpec<Ms>... methods) {
+    static_assert(std::is_default_constructible_v<T>, "kin::Manager::register_type<T>: the server default-constructs T");
+    static_assert((detail::mgr::check_method<T, Ms>() && ...));
+    if (name.empty()) throw ValueError("kin::Manager::register_type: an empty type name");
+    detail::mgr::ObjectType type;
+    type.make = []() -> void* { return new T(); };
+    type.destroy = [](void* p) noexcept { delete static_cast<T*>(p); };
+    (type.methods.emplace_back(methods.name, &detail::mgr::invoke_method<T, Ms>), ...);
+    ((detail::mgr::method_name<Ms>() = methods.name), ...);
+    detail::mgr::object_type_name<T>() = name;
+    detail::mgr::register_object_type(name, std::move(type));
+    return true;
+  }
+  /// A new T on the server — or, with a name, the one of that name every client shares. T must
+  /// be registered in this process and in the server's (else kin::ValueError).
+  template <class T>
+  [[nodiscard]] ObjectProxy<T> make(const std::string& name = {}) {
+    const std::string& type = detail::mgr::object_type_name<T>();
+    if (type.empty())
+      throw ValueError("kin::Manager::make<T>: T is not registered in this process (kin::Manager::register_type<T>)");
+    Bytes b(type.size());
+    std::memcpy(b.data(), type.data(), type.size());
+    return ObjectProxy<T>{session(), create(detail::mgr::Kind::object, name, 0, &b)};
+  }
+
  private:
   struct Impl;
   Manager(std::unique_ptr<Impl> impl);
@@ -180,6 +230,10 @@ class Manager {
   [[nodiscard]] std::shared_ptr<detail::mgr::ManagerSession> session() const;
   std::uint32_t create(detail::mgr::Kind kind, const std::string& name, std::int64_t arg = 0,
                        const Bytes* init = nullptr);
+  static std::int64_t lock_id(const detail::mgr::ProxyBase& lock) {
+    if (!lock) throw ValueError("kin::Manager::Condition: an empty lock proxy");
+    return lock.id();
+  }
 
   std::unique_ptr<Impl> impl_;
 };

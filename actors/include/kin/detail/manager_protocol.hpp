@@ -7,7 +7,8 @@
 // numbers raw, a value as a blob (varint length + its own kin encoding), so the server stores
 // and compares values as bytes and never needs the client's C++ types. Everything the server
 // does is one of the ops below on one object — nothing from the wire is executed except
-// functions registered with KIN_MANAGER_FUNCTION — so each op is atomic.
+// functions registered with KIN_MANAGER_FUNCTION and methods registered with
+// Manager::register_type — so each op is atomic.
 //
 // ManagerSession is the per-process client of one server: a pool of authenticated connections
 // (one per thread that is in a call at the same time), opened lazily, and dropped — never
@@ -30,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace kin::detail::mgr {
@@ -51,10 +53,15 @@ enum class Op : std::uint8_t {
   e_set = 70, e_clear, e_is_set, e_wait,
   // Barrier
   b_wait = 80, b_abort, b_reset, b_state,
+  // Condition (its acquire/release are s_acquire/s_release, run on its lock)
+  c_wait = 90, c_notify,
+  // an object of a type registered with Manager::register_type
+  o_call = 100,
 };
 
 enum class Kind : std::uint8_t {
-  dict = 1, list, queue, lock, rlock, semaphore, bounded_semaphore, event, barrier, joinable_queue
+  dict = 1, list, queue, lock, rlock, semaphore, bounded_semaphore, event, barrier, joinable_queue,
+  condition, object
 };
 
 enum class Status : std::uint8_t { ok = 0, key_error, index_error, value_error, protocol_error, broken_barrier, lost };
@@ -181,6 +188,21 @@ class ManagerSession {
 
 /// Reads the reply of a call: `Reader r = reader(reply)`.
 inline Reader reader(const Bytes& reply) { return Reader{std::span<const std::byte>(reply)}; }
+
+// ---- registered types (Manager::register_type) ------------------------------------------------
+
+/// A registered method run on an object: (the object, the arguments as an encoded kin::Message,
+/// the result's type name the caller expects or "" for any) → the result as an encoded
+/// kin::Message (no element for void). Throws, before running it, on wrong arguments or result.
+using ErasedMethod = std::string (*)(void* object, std::string_view args, std::string_view result_type);
+struct ObjectType {
+  void* (*make)() = nullptr;
+  void (*destroy)(void*) noexcept = nullptr;
+  std::vector<std::pair<std::string, ErasedMethod>> methods;
+};
+void register_object_type(const std::string& name, ObjectType type);
+/// The type registered under `name` in this process, or null.
+const ObjectType* find_object_type(std::string_view name) noexcept;
 
 // ---- registered functions (KIN_MANAGER_FUNCTION) ----------------------------------------------
 
