@@ -206,6 +206,28 @@ TEST(Pool, ImapOrderedUnorderedAndEndless) {
   EXPECT_THROW(bad.next(), kin::RemoteError);
 }
 
+// chunksize 0: the chunk grows while chunks come back quickly and stays 1 for slow tasks;
+// order and completeness are those of any imap.
+TEST(Pool, ImapAutomaticChunkingAdaptsToTheTaskCost) {
+  kin::Pool pool{2};
+  auto fast = pool.imap(square, std::views::iota(0, 20000), 0);
+  EXPECT_EQ(fast.chunksize(), 1u);
+  int n = 0;
+  for (int v : fast) {
+    ASSERT_EQ(v, n * n);
+    ++n;
+  }
+  EXPECT_EQ(n, 20000);
+  EXPECT_GT(fast.chunksize(), 1u);  // cheap tasks: it grew
+  auto slow = pool.imap(sleeper, std::vector<int>(6, 60), 0);
+  for (int v : slow) EXPECT_EQ(v, 60);
+  EXPECT_EQ(slow.chunksize(), 1u);  // 60 ms a task: never grouped
+  auto given = pool.imap(square, std::views::iota(0, 100), 7);
+  for ([[maybe_unused]] int v : given) {
+  }
+  EXPECT_EQ(given.chunksize(), 7u);  // a given chunksize is honoured
+}
+
 TEST(Pool, CloseJoinTerminateAndUseAfterClose) {
   {
     kin::Pool pool{2};

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -132,6 +133,29 @@ struct PoolImapInbox {
   std::mutex m;
   std::condition_variable cv;
   std::map<std::size_t, PoolOutcome> ready;
+  // imap's chunk size; with chunksize 0 it adapts (see Pool::imap_impl).
+  std::atomic<std::size_t> chunk{1};
+};
+
+// imap's automatic chunk size, joblib's rule: a chunk that came back (from its submission, so
+// queueing counts) in under kFast doubles the next ones, one slower than kSlow halves them.
+// kFast is ~100 round trips of a pool task here: below it a chunk is mostly overhead.
+struct PoolAutoChunk {
+  static constexpr auto kFast = std::chrono::milliseconds{2};
+  static constexpr auto kSlow = std::chrono::milliseconds{50};
+  static constexpr std::size_t kMax = 65536;
+  static void adapt(std::atomic<std::size_t>& chunk, std::size_t items, std::chrono::steady_clock::duration took) {
+    std::size_t c = chunk.load(std::memory_order_relaxed);
+    if (items < c) return;  // a chunk of an older size, or the input's short tail
+    std::size_t next;
+    if (took < kFast && c < kMax)
+      next = c * 2;
+    else if (took > kSlow && c > 1)
+      next = c / 2;
+    else
+      return;
+    chunk.compare_exchange_strong(c, next, std::memory_order_relaxed);  // lost to another: theirs stands
+  }
 };
 
 }  // namespace detail
@@ -146,6 +170,9 @@ class PoolIMapIterator : public detail::PullRange<PoolIMapIterator<R>, R> {
   PoolIMapIterator(PoolIMapIterator&&) noexcept = default;
   // Movable, so that it is a viewable range (kin::progress, std::views) like ThreadPool's.
   PoolIMapIterator& operator=(PoolIMapIterator&&) noexcept = default;
+
+  /// Items per task: the chunksize given, or with chunksize 0 the size chosen so far.
+  [[nodiscard]] std::size_t chunksize() const noexcept { return inbox_->chunk.load(std::memory_order_relaxed); }
 
   /// The next result, std::nullopt at the end; rethrows a task's exception.
   std::optional<R> next() { return next_until(detail::Deadline{std::nullopt}); }
@@ -263,6 +290,8 @@ class Pool {
   }
 
   /// Lazy, ordered map over a possibly endless range; at most 2 * processes chunks are in flight.
+  /// chunksize 0 adapts it to the task's cost (from 1, doubled while chunks come back within
+  /// 2 ms, halved when one takes over 50 ms; the iterator's chunksize() tells the current one).
   template <class F, class Range>
   auto imap(F&& f, Range&& r, std::size_t chunksize = 1) {
     return imap_impl(detail::pool_fnptr(f), std::forward<Range>(r), chunksize, true);
@@ -374,7 +403,7 @@ class Pool {
     using R = typename detail::pool_fn<Fp>::result;
     using Item = detail::pool_item_t<Fp, false>;
     static_assert(!std::is_void_v<R>, "kin::Pool::imap: the function must return a value");
-    if (chunksize == 0) chunksize = 1;
+    const bool adaptive = chunksize == 0;
     struct Feed {
       std::decay_t<Range> range;
       decltype(std::ranges::begin(std::declval<std::decay_t<Range>&>())) it;
@@ -385,17 +414,20 @@ class Pool {
     feed->it = std::ranges::begin(feed->range);
     feed->end = std::ranges::end(feed->range);
     auto inbox = std::make_shared<detail::PoolImapInbox<R>>();
+    inbox->chunk = adaptive ? 1 : chunksize;
     detail::PoolCore* core = core_.get();
-    auto pull = [feed, inbox, core, fp, chunksize]() -> bool {
+    auto pull = [feed, inbox, core, fp, adaptive]() -> bool {
+      const std::size_t want = inbox->chunk.load(std::memory_order_relaxed);
       std::vector<Item> items;
-      for (; items.size() < chunksize && feed->it != feed->end; ++feed->it) items.emplace_back(*feed->it);
+      for (; items.size() < want && feed->it != feed->end; ++feed->it) items.emplace_back(*feed->it);
       if (items.empty()) return false;
       auto t = std::make_unique<detail::PoolTask>();
       t->invoker = &detail::pool_invoke_chunk<Fp, false>;
       t->fn = reinterpret_cast<std::uintptr_t>(fp);
       t->args = encode(items);
       std::size_t seq = feed->seq++;
-      t->done = [inbox, seq](detail::PoolOutcome&& o) {
+      t->done = [inbox, seq, adaptive, n = items.size(), sent = std::chrono::steady_clock::now()](detail::PoolOutcome&& o) {
+        if (adaptive) detail::PoolAutoChunk::adapt(inbox->chunk, n, std::chrono::steady_clock::now() - sent);
         {
           std::lock_guard lk(inbox->m);
           inbox->ready.emplace(seq, std::move(o));
