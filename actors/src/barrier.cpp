@@ -2,6 +2,7 @@
 #include <kin/errors.hpp>
 #include <kin/runtime/code_address.hpp>
 #include <kin/runtime/entry_registry.hpp>
+#include <kin/runtime/process_table.hpp>
 #include <kin/runtime/robust_mutex.hpp>
 
 #include <unistd.h>
@@ -20,43 +21,10 @@ struct BarrierState {
   std::uint64_t reset_round;  // generation + 1 of a round ended by reset() (0: none)
   std::uint32_t is_broken;
   std::atomic<std::uint32_t> seq;  // futex word: bumped on every state change
-  // Processes with a party waiting now (pid, start time, how many of its threads), so that a
-  // waiter can notice a party that was killed while waiting and break the barrier.
-  struct Waiter {
-    std::int32_t pid;
-    std::uint32_t n;
-    std::uint64_t start_time;
-  } waiting[64];
+  // Processes with a party waiting now, so that a waiter can notice a party that was killed
+  // while waiting and break the barrier.
+  detail::ProcessTable<64> waiting;
 };
-
-constexpr auto kSlice = std::chrono::milliseconds(100);
-
-void note_waiter(BarrierState* s, std::int32_t pid, int delta) {
-  for (auto& w : s->waiting) {
-    if (w.pid == pid && w.n > 0) {
-      w.n = static_cast<std::uint32_t>(static_cast<int>(w.n) + delta);
-      return;
-    }
-  }
-  if (delta < 0) return;
-  for (auto& w : s->waiting) {
-    if (w.n == 0) {
-      w = BarrierState::Waiter{pid, 1, detail::process_start_time(pid)};
-      return;
-    }
-  }
-  // More than 64 waiting processes: the extra ones are not watched (the timeout still holds).
-}
-
-bool a_waiter_died(BarrierState* s) {
-  for (auto& w : s->waiting) {
-    if (w.n > 0 && detail::process_is_dead(w.pid, w.start_time)) {
-      w = BarrierState::Waiter{};
-      return true;
-    }
-  }
-  return false;
-}
 
 BarrierState* st(const detail::SharedBlock& b) {
   if (!b.valid()) throw ValueError("kin: use of a moved-from Barrier");
@@ -74,13 +42,11 @@ void break_locked(BarrierState* s) {
 }
 
 // Holds the state mutex; a party that died inside the critical section breaks the barrier.
-struct Guard {
-  BarrierState* s;
-  explicit Guard(BarrierState* st) : s(st) {
-    if (s->mu.lock(std::nullopt) == detail::LockResult::owner_died) break_locked(s);
-  }
-  ~Guard() { s->mu.unlock(); }
-};
+[[nodiscard]] detail::RobustLock lock_state(BarrierState* s) {
+  detail::RobustLock g{s->mu};
+  if (g.owner_died()) break_locked(s);
+  return g;
+}
 }  // namespace
 
 namespace detail {
@@ -130,7 +96,7 @@ std::uint32_t Barrier::wait() {
 
 std::uint32_t Barrier::wait_until(detail::Deadline d) {
   auto* s = st(block_);
-  Guard g{s};
+  auto g = lock_state(s);
   if (s->is_broken) throw BrokenBarrierError("kin::Barrier: the barrier is broken");
   std::uint32_t index = s->count++;
   if (s->count == s->parties) {
@@ -148,20 +114,18 @@ std::uint32_t Barrier::wait_until(detail::Deadline d) {
     }
     s->count = 0;
     ++s->generation;
-    for (auto& w : s->waiting) w = BarrierState::Waiter{};
+    s->waiting.clear();
     wake_all(s);
     return index;
   }
   const std::uint64_t round = s->generation;
   const auto me = static_cast<std::int32_t>(::getpid());
-  note_waiter(s, me, +1);
+  s->waiting.enter(me);
   for (;;) {
     std::uint32_t seq = s->seq.load();
-    s->mu.unlock();
-    auto slice_end = std::chrono::steady_clock::now() + kSlice;
-    detail::Deadline slice = d && *d < slice_end ? *d : slice_end;
-    bool woken = detail::futex_wait(&s->seq, seq, slice);
-    if (s->mu.lock(std::nullopt) == detail::LockResult::owner_died) break_locked(s);
+    g.unlock();
+    bool woken = detail::futex_wait(&s->seq, seq, detail::death_check_slice(d));
+    if (g.lock() == detail::LockResult::owner_died) break_locked(s);
     if (s->generation != round) {
       // Completed or reset: the waiter table was for that round only.
       if (s->reset_round == round + 1) throw BrokenBarrierError("kin::Barrier: reset while waiting");
@@ -169,13 +133,13 @@ std::uint32_t Barrier::wait_until(detail::Deadline d) {
     }
     if (s->is_broken) {
       --s->count;
-      note_waiter(s, me, -1);
+      s->waiting.leave(me);
       throw BrokenBarrierError("kin::Barrier: the barrier is broken");
     }
     bool timed_out = d && std::chrono::steady_clock::now() >= *d;
-    if (timed_out || (!woken && a_waiter_died(s))) {
+    if (timed_out || (!woken && s->waiting.forget_dead())) {
       --s->count;
-      note_waiter(s, me, -1);
+      s->waiting.leave(me);
       break_locked(s);
       throw BrokenBarrierError(timed_out ? "kin::Barrier: timed out waiting for the other parties"
                                          : "kin::Barrier: a waiting party's process died");
@@ -185,18 +149,18 @@ std::uint32_t Barrier::wait_until(detail::Deadline d) {
 
 void Barrier::abort() {
   auto* s = st(block_);
-  Guard g{s};
+  auto g = lock_state(s);
   break_locked(s);
 }
 
 void Barrier::reset() {
   auto* s = st(block_);
-  Guard g{s};
+  auto g = lock_state(s);
   if (s->count > 0) s->reset_round = s->generation + 1;
   ++s->generation;
   s->count = 0;
   s->is_broken = 0;
-  for (auto& w : s->waiting) w = BarrierState::Waiter{};
+  s->waiting.clear();
   wake_all(s);
 }
 
@@ -204,13 +168,13 @@ std::uint32_t Barrier::parties() const { return st(block_)->parties; }
 
 std::uint32_t Barrier::n_waiting() const {
   auto* s = st(block_);
-  Guard g{s};
+  auto g = lock_state(s);
   return s->is_broken ? 0 : s->count;
 }
 
 bool Barrier::broken() const {
   auto* s = st(block_);
-  Guard g{s};
+  auto g = lock_state(s);
   return s->is_broken != 0;
 }
 

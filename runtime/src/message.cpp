@@ -10,11 +10,10 @@ struct Names {
   std::mutex mu;
   std::set<std::string> names;
   Names() {
-    for (const char* n : {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float",
-                          "double", "bool", "string", "byte"}) {
-      names.insert(n);
-      names.insert(std::string("vector<") + n + ">");
-    }
+    for_each_builtin_message_type([&](const auto& entry) {
+      names.insert(entry.name);
+      names.insert(std::string("vector<") + entry.name + ">");
+    });
   }
 };
 Names& names() {

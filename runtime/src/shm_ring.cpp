@@ -92,45 +92,45 @@ bool spin_until(Ready ready) {
 class ShmRing::Locked {
  public:
   Locked(ShmRing& r, int sides, Deadline d) : r_(r), want_(sides) { relock(d); }
-  ~Locked() { unlock(); }
   Locked(const Locked&) = delete;
   Locked& operator=(const Locked&) = delete;
-  explicit operator bool() const noexcept { return held_ != 0; }
+  explicit operator bool() const noexcept { return held() != 0; }
   void unlock() noexcept {
-    if (held_ & kGet) r_.hdr_->get_mu.unlock();
-    if (held_ & kPut) r_.hdr_->put_mu.unlock();
-    held_ = 0;
+    get_.unlock();
+    put_.unlock();
   }
   bool relock(Deadline d) { return take(want_, d); }
   /// Adds the other side's lock to a held one (order: producers' before consumers').
   bool also(int sides, Deadline d) {
-    if ((held_ | sides) == held_) return true;
-    if ((held_ & kGet) && (sides & kPut)) {  // would break the order: start again with both
+    const int held_now = held();
+    if ((held_now | sides) == held_now) return true;
+    if ((held_now & kGet) && (sides & kPut)) {  // would break the order: start again with both
       unlock();
       return take(kBoth, d);
     }
-    return take(held_ | sides, d);
+    return take(held_now | sides, d);
   }
 
  private:
+  [[nodiscard]] int held() const noexcept { return (put_.owns() ? kPut : 0) | (get_.owns() ? kGet : 0); }
+  RobustLock& lock_of(int side) noexcept { return side == kPut ? put_ : get_; }
   bool take(int sides, Deadline d) {
     const Deadline ld = lock_deadline(d);
     bool died = false;
     for (int side : {kPut, kGet}) {
-      if (!(sides & side) || (held_ & side)) continue;
-      auto res = mutex_of(r_.hdr_, side).lock(ld);
+      if (!(sides & side) || lock_of(side).owns()) continue;
+      auto res = lock_of(side).lock(mutex_of(r_.hdr_, side), ld);
       if (res == LockResult::timeout) {
         unlock();
         return false;
       }
-      held_ |= side;
       died |= res == LockResult::owner_died;
     }
     if (died) r_.hdr_->dirty.store(1);
     try {
-      r_.remap_if_grown(held_);
+      r_.remap_if_grown(held());
       if (r_.hdr_->dirty.load() != 0) {
-        if (held_ != kBoth) return take_both_and_repair(d);
+        if (held() != kBoth) return take_both_and_repair(d);
         r_.repair();
       }
     } catch (...) {
@@ -140,8 +140,8 @@ class ShmRing::Locked {
     return true;
   }
   bool take_both_and_repair(Deadline d) {
-    if (held_ & kGet) unlock();  // keep the order
-    return take(kBoth, d);       // take() repairs once it holds both
+    if (get_.owns()) unlock();  // keep the order
+    return take(kBoth, d);      // take() repairs once it holds both
   }
   // A call that may not wait ("nowait", or a deadline already past) still waits a moment for
   // the lock itself: running holders keep it for well under a microsecond, and reporting
@@ -153,7 +153,8 @@ class ShmRing::Locked {
   }
   ShmRing& r_;
   int want_;
-  int held_ = 0;
+  RobustLock put_;
+  RobustLock get_;
 };
 
 namespace {

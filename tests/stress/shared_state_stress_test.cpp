@@ -3,7 +3,7 @@
 #include <kin/barrier.hpp>
 #include <kin/semaphore.hpp>
 
-#include "../unit/sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <random>
 #include <thread>

@@ -5,7 +5,7 @@
 #include <kin/errors.hpp>
 #include <kin/runtime/handover.hpp>
 
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <list>
 #include <mutex>

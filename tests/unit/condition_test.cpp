@@ -2,7 +2,7 @@
 
 #include <kin/errors.hpp>
 
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -140,19 +140,8 @@ TEST(Condition, SpuriousWakeupsAreHandledByWaitFor) {
 
 TEST(Condition, LockHolderKilledIsReportedToNextAcquirer) {
   kin::Condition c;
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t pid = fork_child([&] {
-    c.acquire();
-    char x = 1;
-    (void)!::write(ready[1], &x, 1);
-    ::pause();
-    return 0;
-  });
-  char x = 0;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
+  pid_t pid = kin::test::fork_holder([&] { c.acquire(); });
+  ASSERT_GT(pid, 0);
   kin::test::kill_child(pid);
   ASSERT_TRUE(c.acquire(5s));
   EXPECT_TRUE(c.previous_owner_died());

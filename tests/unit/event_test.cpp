@@ -2,7 +2,7 @@
 
 #include <kin/errors.hpp>
 
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <atomic>
 #include <thread>

@@ -3,7 +3,7 @@
 
 #include <kin/errors.hpp>
 
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -107,19 +107,8 @@ TEST(Lock, ExactTotalsUnderContentionAcrossProcesses) {
 
 TEST(Lock, HolderKilledNextAcquirerGetsItAndIsTold) {
   kin::Lock l;
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t pid = fork_child([&] {
-    l.acquire();
-    char x = 1;
-    (void)!::write(ready[1], &x, 1);
-    ::pause();
-    return 0;
-  });
-  char x = 0;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
+  pid_t pid = kin::test::fork_holder([&] { l.acquire(); });
+  ASSERT_GT(pid, 0);
   EXPECT_TRUE(l.locked());
   EXPECT_FALSE(l.acquire(false));
   kin::test::kill_child(pid);
@@ -133,19 +122,8 @@ TEST(Lock, HolderKilledNextAcquirerGetsItAndIsTold) {
 
 TEST(Lock, WaiterBlockedOnKilledHolderWakesUp) {
   kin::Lock l;
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t pid = fork_child([&] {
-    l.acquire();
-    char x = 1;
-    (void)!::write(ready[1], &x, 1);
-    ::pause();
-    return 0;
-  });
-  char x = 0;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
+  pid_t pid = kin::test::fork_holder([&] { l.acquire(); });
+  ASSERT_GT(pid, 0);
   std::atomic<bool> got{false}, died{false};
   std::thread t([&] {
     if (l.acquire(10s)) {
@@ -198,21 +176,12 @@ TEST(RLock, ReleaseByNonOwnerThrows) {
 
 TEST(RLock, HolderKilledAtDepthThreeIsRecovered) {
   kin::RLock r;
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t pid = fork_child([&] {
+  pid_t pid = kin::test::fork_holder([&] {
     r.acquire();
     r.acquire();
     r.acquire();
-    char x = 1;
-    (void)!::write(ready[1], &x, 1);
-    ::pause();
-    return 0;
   });
-  char x = 0;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
+  ASSERT_GT(pid, 0);
   EXPECT_FALSE(r.acquire(false));
   kin::test::kill_child(pid);
   ASSERT_TRUE(r.acquire(5s));

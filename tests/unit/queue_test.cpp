@@ -8,7 +8,7 @@
 #include <kin/runtime/shared_block.hpp>
 
 #include "die_at_syscall.hpp"
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <gtest/gtest.h>
 

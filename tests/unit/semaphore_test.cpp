@@ -3,7 +3,7 @@
 
 #include <kin/errors.hpp>
 
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -152,19 +152,8 @@ TEST(Semaphore, APermitTakenByAChildThatExitedIsNotHandedOutAgain) {
 
 TEST(Semaphore, PermitsTakenByAKilledProcessStayTaken) {
   kin::Semaphore s{10};
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t pid = fork_child([&] {
-    for (int i = 0; i < 4; ++i) s.acquire();
-    char x = 1;
-    (void)!::write(ready[1], &x, 1);
-    ::pause();
-    return 0;
-  });
-  char x = 0;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
+  pid_t pid = kin::test::fork_holder([&] { for (int i = 0; i < 4; ++i) s.acquire(); });
+  ASSERT_GT(pid, 0);
   kin::test::kill_child(pid);
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(s.acquire(1s));
   EXPECT_FALSE(s.acquire(400ms));

@@ -6,7 +6,7 @@
 #include <kin/runtime/shm_registry.hpp>
 
 #include "leak_check.hpp"
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 #include "test_util.hpp"
 
 #include <sys/stat.h>
@@ -101,19 +101,8 @@ TEST(SharedMemory, TravelsByName) {
 
 TEST(SharedMemory, KilledCreatorIsReclaimedByTheReapingParent) {
   std::string name = kin::testing::shm_name("killed");
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t pid = fork_child([&] {
-    kin::SharedMemory s{name, 128};
-    char x = 1;
-    (void)!::write(ready[1], &x, 1);
-    ::pause();
-    return 0;
-  });
-  char x = 0;
-  ASSERT_EQ(::read(ready[0], &x, 1), 1);
-  ::close(ready[0]);
-  ::close(ready[1]);
+  pid_t pid = kin::test::fork_holder([&] { kin::SharedMemory s{name, 128}; });
+  ASSERT_GT(pid, 0);
   EXPECT_TRUE(exists(name));
   EXPECT_EQ(kin::detail::reclaim_segments_of(pid), 0u);  // still alive: untouched
   EXPECT_TRUE(exists(name));

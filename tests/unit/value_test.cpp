@@ -6,7 +6,7 @@
 #include <kin/runtime/handover.hpp>
 #include <kin/runtime/syscall.hpp>
 
-#include "sync_test_util.hpp"
+#include "fork_child.hpp"
 
 #include <array>
 #include <mutex>

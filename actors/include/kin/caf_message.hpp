@@ -14,22 +14,17 @@
 namespace kin {
 
 namespace detail {
+/// Calls f(T{}) for each of kin::Message's built-in scalar types that CAF has a built-in type
+/// for too (all but std::byte), until f returns true; true when one did.
 template <class F>
-bool for_builtin(const std::string& name, F&& f) {
-  auto is = [&](const char* n) { return name == n; };
-  if (is("int8")) return f(std::int8_t{}), true;
-  if (is("int16")) return f(std::int16_t{}), true;
-  if (is("int32")) return f(std::int32_t{}), true;
-  if (is("int64")) return f(std::int64_t{}), true;
-  if (is("uint8")) return f(std::uint8_t{}), true;
-  if (is("uint16")) return f(std::uint16_t{}), true;
-  if (is("uint32")) return f(std::uint32_t{}), true;
-  if (is("uint64")) return f(std::uint64_t{}), true;
-  if (is("float")) return f(float{}), true;
-  if (is("double")) return f(double{}), true;
-  if (is("bool")) return f(bool{}), true;
-  if (is("string")) return f(std::string{}), true;
-  return false;
+bool for_caf_builtin(F&& f) {
+  bool done = false;
+  for_each_builtin_message_type([&](const auto& entry) {
+    using T = typename std::decay_t<decltype(entry)>::type;
+    if constexpr (!std::is_same_v<T, std::byte>)
+      if (!done) done = f(T{});
+  });
+  return done;
 }
 }  // namespace detail
 
@@ -37,7 +32,11 @@ bool for_builtin(const std::string& name, F&& f) {
 inline caf::message to_caf_message(const Message& m) {
   caf::message_builder mb;
   for (std::size_t i = 0; i < m.size(); ++i) {
-    bool ok = detail::for_builtin(m.type_name(i), [&](auto tag) { mb.append(m.get_as<decltype(tag)>(i)); });
+    bool ok = detail::for_caf_builtin([&](auto tag) {
+      if (!m.match_element<decltype(tag)>(i)) return false;
+      mb.append(m.get_as<decltype(tag)>(i));
+      return true;
+    });
     if (!ok) throw ValueError("kin::to_caf_message: no CAF built-in type for element type " + m.type_name(i));
   }
   return mb.to_message();
@@ -47,18 +46,11 @@ inline caf::message to_caf_message(const Message& m) {
 inline Message from_caf_message(const caf::message& cm) {
   Message m;
   for (std::size_t i = 0; i < cm.size(); ++i) {
-    bool done = false;
-    for (const char* n : {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float", "double",
-                          "bool", "string"}) {
-      detail::for_builtin(n, [&](auto tag) {
-        using T = decltype(tag);
-        if (!done && cm.match_element<T>(i)) {
-          m.push_back(cm.get_as<T>(i));
-          done = true;
-        }
-      });
-      if (done) break;
-    }
+    bool done = detail::for_caf_builtin([&](auto tag) {
+      if (!cm.match_element<decltype(tag)>(i)) return false;
+      m.push_back(cm.get_as<decltype(tag)>(i));
+      return true;
+    });
     if (!done) throw ValueError("kin::from_caf_message: element " + std::to_string(i) + " has no kin built-in type");
   }
   return m;

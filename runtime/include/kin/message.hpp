@@ -43,33 +43,55 @@ namespace detail {
 bool message_type_known(const std::string& name);
 void message_register_name(const std::string& name);
 
+/// One built-in element type and the name it travels under.
 template <class T>
-struct builtin_message_type {
-  static constexpr const char* name = nullptr;
+struct BuiltinMessageType {
+  using type = T;
+  const char* name;
 };
-#define KIN_MESSAGE_BUILTIN(T, N)                 \
-  template <>                                     \
-  struct builtin_message_type<T> {                \
-    static constexpr const char* name = N;        \
-  };                                              \
-  template <>                                     \
-  struct builtin_message_type<std::vector<T>> {   \
-    static constexpr const char* name = "vector<" N ">"; \
-  };
-KIN_MESSAGE_BUILTIN(std::int8_t, "int8")
-KIN_MESSAGE_BUILTIN(std::int16_t, "int16")
-KIN_MESSAGE_BUILTIN(std::int32_t, "int32")
-KIN_MESSAGE_BUILTIN(std::int64_t, "int64")
-KIN_MESSAGE_BUILTIN(std::uint8_t, "uint8")
-KIN_MESSAGE_BUILTIN(std::uint16_t, "uint16")
-KIN_MESSAGE_BUILTIN(std::uint32_t, "uint32")
-KIN_MESSAGE_BUILTIN(std::uint64_t, "uint64")
-KIN_MESSAGE_BUILTIN(float, "float")
-KIN_MESSAGE_BUILTIN(double, "double")
-KIN_MESSAGE_BUILTIN(bool, "bool")
-KIN_MESSAGE_BUILTIN(std::string, "string")
-KIN_MESSAGE_BUILTIN(std::byte, "byte")
-#undef KIN_MESSAGE_BUILTIN
+/// The element types a Message carries without registration (std::vector of each is built in
+/// too, named "vector<name>"). The one list: the names given to elements, the names a receiver
+/// accepts (message.cpp) and the CAF conversions (<kin/caf_message.hpp>) all come from it.
+inline constexpr std::tuple builtin_message_types{
+    BuiltinMessageType<std::int8_t>{"int8"},   BuiltinMessageType<std::int16_t>{"int16"},
+    BuiltinMessageType<std::int32_t>{"int32"}, BuiltinMessageType<std::int64_t>{"int64"},
+    BuiltinMessageType<std::uint8_t>{"uint8"}, BuiltinMessageType<std::uint16_t>{"uint16"},
+    BuiltinMessageType<std::uint32_t>{"uint32"}, BuiltinMessageType<std::uint64_t>{"uint64"},
+    BuiltinMessageType<float>{"float"},        BuiltinMessageType<double>{"double"},
+    BuiltinMessageType<bool>{"bool"},          BuiltinMessageType<std::string>{"string"},
+    BuiltinMessageType<std::byte>{"byte"},
+};
+
+/// Calls f(entry) for each entry of builtin_message_types, in order (the entry's type:
+/// `typename std::decay_t<decltype(entry)>::type`).
+template <class F>
+constexpr void for_each_builtin_message_type(F&& f) {
+  std::apply([&](const auto&... entry) { (f(entry), ...); }, builtin_message_types);
+}
+
+/// T's name when T is in builtin_message_types, else nullptr.
+template <class T>
+constexpr const char* builtin_message_name() {
+  const char* name = nullptr;
+  for_each_builtin_message_type([&](const auto& entry) {
+    if (std::is_same_v<T, typename std::decay_t<decltype(entry)>::type>) name = entry.name;
+  });
+  return name;
+}
+
+template <class T>
+struct builtin_vector_element {
+  using type = void;
+};
+template <class T>
+struct builtin_vector_element<std::vector<T>> {
+  using type = T;
+};
+
+/// T is built in: in builtin_message_types, or a std::vector of such a type.
+template <class T>
+inline constexpr bool is_builtin_message_type =
+    builtin_message_name<T>() != nullptr || builtin_message_name<typename builtin_vector_element<T>::type>() != nullptr;
 
 template <class T>
 std::string& registered_message_name() {
@@ -79,8 +101,12 @@ std::string& registered_message_name() {
 
 template <class T>
 const std::string& message_type_name() {
-  if constexpr (builtin_message_type<T>::name != nullptr) {
-    static const std::string name = builtin_message_type<T>::name;
+  if constexpr (builtin_message_name<T>() != nullptr) {
+    static const std::string name = builtin_message_name<T>();
+    return name;
+  } else if constexpr (is_builtin_message_type<T>) {
+    static const std::string name =
+        std::string("vector<") + builtin_message_name<typename builtin_vector_element<T>::type>() + ">";
     return name;
   } else {
     const std::string& name = registered_message_name<T>();
@@ -143,7 +169,7 @@ class Message {
 
   template <class T>
   [[nodiscard]] bool match_element(std::size_t i) const {
-    if constexpr (detail::builtin_message_type<T>::name == nullptr)
+    if constexpr (!detail::is_builtin_message_type<T>)
       if (detail::registered_message_name<T>().empty()) return false;
     return i < size() && elements_[i].type == detail::message_type_name<T>();
   }
