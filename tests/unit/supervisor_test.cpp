@@ -351,7 +351,8 @@ TEST_F(SupervisorTest, AnOrphanedGrandchildIsReaped) {
   // Without the subreaper the orphan went to init; with it, it is ours and must be reaped:
   // /proc/<gc> disappears (a zombie would stay).
   EXPECT_TRUE(eventually([&] { return !exists(gc); }, 10s));
-  EXPECT_GE(log.count("event=reaped_orphan pid=" + std::to_string(gc)), 1);
+  // The reap (waitid) comes first, its event line a moment later.
+  EXPECT_TRUE(eventually([&] { return log.count("event=reaped_orphan pid=" + std::to_string(gc)) >= 1; }, 5s));
 }
 
 TEST_F(SupervisorTest, ReadinessOrdersStartsAndTimesOut) {
