@@ -16,8 +16,10 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -102,19 +104,24 @@ std::string where(const SocketAddress& a) {
 }
 }  // namespace
 
-ManagerSession::ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message)
-    : address_(std::move(address)), authkey_(std::move(authkey)), max_message_(max_message) {}
+ManagerSession::ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message,
+                               std::optional<std::chrono::milliseconds> call_timeout)
+    : address_(std::move(address)), authkey_(std::move(authkey)), max_message_(max_message),
+      call_timeout_(call_timeout) {}
 
 ManagerSession::~ManagerSession() = default;
 
 std::shared_ptr<ManagerSession> ManagerSession::get(const SocketAddress& address, const std::string& authkey,
-                                                    std::uint64_t max_message) {
+                                                    std::uint64_t max_message,
+                                                    std::optional<std::chrono::milliseconds> call_timeout) {
   std::string key = where(address);
   key.append("\n").append(authkey);
+  // Clients of one server with different bounds keep separate sessions (and connections).
+  if (call_timeout) key.append("\n").append(std::to_string(call_timeout->count()));
   std::lock_guard g{registry_mutex()};
   auto& slot = registry()[key];
   if (auto s = slot.lock()) return s;
-  auto s = std::make_shared<ManagerSession>(address, authkey, max_message);
+  auto s = std::make_shared<ManagerSession>(address, authkey, max_message, call_timeout);
   slot = s;
   return s;
 }
@@ -123,7 +130,7 @@ void ManagerSession::lost(const std::string& why) const {
   throw ManagerLost(std::string("kin::ManagerLost: the manager at ").append(where(address_)).append(" is gone (").append(why).append(")"));
 }
 
-std::unique_ptr<ManagerSession::Conn> ManagerSession::take() {
+std::unique_ptr<ManagerSession::Conn> ManagerSession::take(std::chrono::milliseconds connect_timeout) {
   {
     std::lock_guard g{mu_};
     const pid_t me = ::getpid();
@@ -139,15 +146,28 @@ std::unique_ptr<ManagerSession::Conn> ManagerSession::take() {
   auto c = std::make_unique<Conn>();
   c->pid = ::getpid();
   try {
-    c->fd = client_connect(address_, authkey_, std::chrono::seconds(5));
+    c->fd = client_connect(address_, authkey_, connect_timeout);
+    if (address_.path.empty()) {
+      int one = 1;  // a request is one small write: no Nagle delay on TCP
+      (void)::setsockopt(c->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      // A host that vanishes without closing (power, network) fails the socket (ETIMEDOUT:
+      // ManagerLost) in ~10 s instead of leaving a call waiting on it forever.
+      set_keepalive(c->fd.get());
+    }
+    if (call_timeout_) {
+      // A blocking socket's send() waits for room regardless of a Deadline: this makes it
+      // return, so the write honours the call's bound too (a server not reading its socket).
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(*call_timeout_).count();
+      timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+      (void)::setsockopt(c->fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
   } catch (const AuthenticationError&) {
     throw;
+  } catch (const TimeoutError&) {
+    if (call_timeout_) throw;  // a server that does not answer the handshake: the caller's TimeoutError
+    lost("cannot connect: the server did not answer within " + std::to_string(connect_timeout.count()) + " ms");
   } catch (const std::exception& e) {
     lost(std::string("cannot connect: ").append(e.what()));
-  }
-  if (address_.path.empty()) {
-    int one = 1;  // a request is one small write: no Nagle delay on TCP
-    (void)::setsockopt(c->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   return c;
 }
@@ -176,14 +196,84 @@ void await_reply(int fd) {
     ::sched_yield();  // with the server on this CPU, let it run
   } while (clock::now() < until);
 }
+
+constexpr std::chrono::milliseconds kConnectTimeout{5000};
+
+// The requests that wait on the server by design, each with its own timeout (µs, -1: none) as
+// the first field after the object id.
+bool blocks(Op op) noexcept {
+  switch (op) {
+    case Op::q_put: case Op::q_get: case Op::q_join: case Op::s_acquire: case Op::e_wait:
+    case Op::b_wait: case Op::c_wait:
+      return true;
+    default:
+      return false;
+  }
+}
+std::int64_t own_timeout_us(const Bytes& frame) noexcept {
+  std::int64_t us = -1;
+  constexpr std::size_t at = kFrameHeaderSize + 1 + sizeof(std::uint32_t);
+  if (frame.size() >= at + sizeof us) std::memcpy(&us, frame.data() + at, sizeof us);
+  return us;
+}
+const char* op_name(Op op) noexcept {
+  switch (op) {
+    case Op::create: return "create";
+    case Op::shutdown: return "shutdown";
+    case Op::ping: return "ping";
+    case Op::d_set: return "dict set";
+    case Op::d_get: return "dict get";
+    case Op::d_get_opt: return "dict get";
+    case Op::d_contains: return "dict contains";
+    case Op::d_erase: return "dict erase";
+    case Op::d_size: return "dict size";
+    case Op::d_keys: return "dict keys";
+    case Op::d_values: return "dict values";
+    case Op::d_items: return "dict items";
+    case Op::d_update: return "dict update";
+    case Op::d_setdefault: return "dict setdefault";
+    case Op::d_pop: return "dict pop";
+    case Op::d_add: return "dict add";
+    case Op::d_apply: return "dict apply";
+    case Op::d_clear: return "dict clear";
+    case Op::l_append: return "list append";
+    case Op::l_extend: return "list extend";
+    case Op::l_get: return "list get";
+    case Op::l_set: return "list set";
+    case Op::l_pop: return "list pop";
+    case Op::l_size: return "list size";
+    case Op::l_all: return "list to_vector";
+    case Op::l_clear: return "list clear";
+    case Op::l_insert: return "list insert";
+    case Op::q_put: return "Queue put";
+    case Op::q_get: return "Queue get";
+    case Op::q_size: return "Queue qsize";
+    case Op::q_task_done: return "JoinableQueue task_done";
+    case Op::q_join: return "JoinableQueue join";
+    case Op::s_acquire: return "acquire";
+    case Op::s_release: return "release";
+    case Op::s_value: return "lock/semaphore value";
+    case Op::e_set: return "Event set";
+    case Op::e_clear: return "Event clear";
+    case Op::e_is_set: return "Event is_set";
+    case Op::e_wait: return "Event wait";
+    case Op::b_wait: return "Barrier wait";
+    case Op::b_abort: return "Barrier abort";
+    case Op::b_reset: return "Barrier reset";
+    case Op::b_state: return "Barrier state";
+    case Op::c_wait: return "Condition wait";
+    case Op::c_notify: return "Condition notify";
+    case Op::o_call: return "registered-type call";
+  }
+  return "request";
+}
+std::string ms_text(std::chrono::microseconds t) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t).count()) + " ms";
+}
 }  // namespace
 
-Bytes ManagerSession::call(Bytes& frame) {
-  const std::size_t len = frame.size() - kFrameHeaderSize;
-  if (len > max_message_)
-    throw ProtocolError(std::string("kin::Manager: a request of ").append(std::to_string(len))
-                            .append(" bytes is over the manager's limit of ").append(std::to_string(max_message_)));
-  auto c = take();
+Bytes ManagerSession::exchange(Bytes& frame) {
+  auto c = take(kConnectTimeout);
   std::optional<Bytes> reply;
   try {
     write_prefixed_frame(c->fd.get(), frame, kAbsoluteMaxFrame, FdKind::socket);
@@ -195,14 +285,86 @@ Bytes ManagerSession::call(Bytes& frame) {
   }
   give_back(std::move(c));
   if (!reply || reply->empty()) lost("an empty reply");
-  const auto status = static_cast<Status>((*reply)[0]);
+  return std::move(*reply);
+}
+
+Bytes ManagerSession::exchange_bounded(Bytes& frame, const Deadline& cap) {
+  using clock = std::chrono::steady_clock;
+  using std::chrono::microseconds;
+  const auto op = static_cast<Op>(frame[kFrameHeaderSize]);
+  const microseconds bound = *call_timeout_;
+  const bool waits = blocks(op);
+  const std::int64_t own = waits ? own_timeout_us(frame) : 0;
+  const auto start = clock::now();
+  // The whole call ends by `limit`: call_timeout, or a blocking request's own timeout plus it
+  // (an untimed one: never, but each slice of it is checked with a ping below).
+  Deadline limit = !waits ? Deadline::at(start + bound)
+                   : own < 0 ? Deadline::never()
+                             : Deadline::at(start + microseconds(own) + bound);
+  if (!cap.infinite() && (limit.infinite() || cap.when() < limit.when())) limit = cap;
+  auto slice = [&] {
+    const auto next = clock::now() + bound;
+    return limit.infinite() || next < limit.when() ? Deadline::at(next) : limit;
+  };
+  bool probing = false;  // the TimeoutError is the ping's: the server stopped answering mid-wait
+  auto describe = [&] {
+    std::string d = std::string("kin::TimeoutError: the manager at ").append(where(address_)).append(" did not answer a ")
+                        .append(op_name(op));
+    if (probing) d.append(" while it waited: a ping got no answer within ").append(ms_text(bound)).append(" (call_timeout)");
+    else if (waits && own >= 0) d.append(" within ").append(ms_text(microseconds(own))).append(" (its timeout) + ").append(ms_text(bound)).append(" (call_timeout)");
+    else d.append(" within ").append(ms_text(bound)).append(" (call_timeout)");
+    return d.append("; its connection is closed, the next call opens a new one");
+  };
+  std::unique_ptr<Conn> c;
+  std::optional<Bytes> reply;
+  try {
+    const Deadline first = waits ? slice() : limit;
+    c = take(std::min(kConnectTimeout, std::chrono::ceil<std::chrono::milliseconds>(first.remaining())));
+    write_prefixed_frame(c->fd.get(), frame, kAbsoluteMaxFrame, FdKind::socket, first);
+    await_reply(c->fd.get());
+    if (!waits) {
+      if (!c->reader.fill_frame(c->fd.get(), limit, FrameReader::ReadAhead::buffered)) throw TimeoutError(describe());
+    } else {
+      while (!c->reader.fill_frame(c->fd.get(), slice(), FrameReader::ReadAhead::buffered)) {
+        if (limit.expired()) throw TimeoutError(describe());
+        // Waiting is this request's job; a server that answers nothing else is not waiting but
+        // gone silent. Ask it on another connection (the ping's own TimeoutError ends this).
+        auto ping = begin_request(Op::ping, 0);
+        probing = true;
+        (void)exchange_bounded(ping, limit);
+        probing = false;
+      }
+    }
+    reply = c->reader.next();
+  } catch (const TimeoutError&) {
+    // `c` (if taken) is closed on the way out: a late reply must never meet another request.
+    throw TimeoutError(describe());
+  } catch (const ManagerLost&) {
+    throw;
+  } catch (const AuthenticationError&) {
+    throw;
+  } catch (const std::exception& e) {
+    lost(e.what());
+  }
+  give_back(std::move(c));
+  if (!reply || reply->empty()) lost("an empty reply");
+  return std::move(*reply);
+}
+
+Bytes ManagerSession::call(Bytes& frame) {
+  const std::size_t len = frame.size() - kFrameHeaderSize;
+  if (len > max_message_)
+    throw ProtocolError(std::string("kin::Manager: a request of ").append(std::to_string(len))
+                            .append(" bytes is over the manager's limit of ").append(std::to_string(max_message_)));
+  Bytes reply = call_timeout_ ? exchange_bounded(frame) : exchange(frame);
+  const auto status = static_cast<Status>(reply[0]);
   if (status == Status::ok) {
-    reply->erase(reply->begin());
-    return std::move(*reply);
+    reply.erase(reply.begin());
+    return reply;
   }
   std::string what = "kin::Manager: the server refused the request";
   try {
-    Reader r{std::span<const std::byte>(*reply).subspan(1)};
+    Reader r{std::span<const std::byte>(reply).subspan(1)};
     what = get_blob(r);
   } catch (const ProtocolError&) {
   }
@@ -315,7 +477,15 @@ Manager::Manager() : Manager(ManagerOptions{}) {}
 
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+namespace {
+void check_call_timeout(const std::optional<std::chrono::milliseconds>& t, const char* who) {
+  if (t && t->count() <= 0)
+    throw ValueError(std::string(who).append(": call_timeout must be positive (unset: no bound)"));
+}
+}  // namespace
+
 Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
+  check_call_timeout(options.call_timeout, "kin::Manager");
   auto& im = *impl_;
   im.authkey = options.authkey.empty() ? detail::random_hex(32) : options.authkey;
   im.max_message = options.max_message;
@@ -338,7 +508,8 @@ Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
     if (!im.socket_path.empty()) ::unlink(im.socket_path.c_str());
     throw;
   }
-  im.session = detail::mgr::ManagerSession::get(detail::to_socket_address(im.address), im.authkey, im.max_message);
+  im.session = detail::mgr::ManagerSession::get(detail::to_socket_address(im.address), im.authkey, im.max_message,
+                                                options.call_timeout);
   if (options.restart) {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) throw OSError(errno, "pipe2");
@@ -369,12 +540,16 @@ Manager::~Manager() {
   }
 }
 
-Manager Manager::connect(const Address& address, const std::string& authkey) {
+Manager Manager::connect(const Address& address, const std::string& authkey,
+                         std::optional<std::chrono::milliseconds> call_timeout) {
+  check_call_timeout(call_timeout, "kin::Manager::connect");
   auto im = std::make_unique<Impl>();
   im->address = address;
   im->authkey = authkey;
   im->max_message = std::size_t{64} << 20;
-  im->session = detail::mgr::ManagerSession::get(detail::to_socket_address(address), authkey, im->max_message);
+  im->options.call_timeout = call_timeout;
+  im->session = detail::mgr::ManagerSession::get(detail::to_socket_address(address), authkey, im->max_message,
+                                                 call_timeout);
   // Connect now, so a wrong key or a missing server is reported here (Python's connect()).
   auto f = detail::mgr::begin_request(detail::mgr::Op::ping, 0);
   (void)im->session->call(f);

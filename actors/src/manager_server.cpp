@@ -10,9 +10,11 @@
 // rule (arrival order, release by a dead holder) is the lock's own. A registered type's
 // object runs only its registered methods, on this thread, one request at a time. A client
 // that closes (dies) is forgotten at once: its parked request is dropped, the Locks it holds
-// are released. A malformed request gets a ProtocolError reply and the connection goes on; a
-// frame over the size limit cannot be resynchronised, so it gets the reply and the connection
-// is closed. Nothing a client sends can stop the others.
+// are released — and so is one whose host vanished (TCP keepalive fails its socket), and one
+// that gave up (a call_timeout) before its parked request was answered: a waiter's socket is
+// looked at before it is handed an item or a lock. A malformed request gets a ProtocolError
+// reply and the connection goes on; a frame over the size limit cannot be resynchronised, so it
+// gets the reply and the connection is closed. Nothing a client sends can stop the others.
 #include <kin/detail/manager_protocol.hpp>
 
 #include <kin/errors.hpp>
@@ -235,6 +237,13 @@ class Server {
   void add(unique_fd fd) {
     const int fl = ::fcntl(fd.get(), F_GETFL);
     if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) < 0) return;
+    // A client whose host vanishes without closing must still be seen to go (its Locks
+    // released): TCP keepalive fails its socket within ~10 s, as on the client side.
+    try {
+      set_keepalive(fd.get());
+    } catch (const OSError&) {
+      // not a TCP socket option this kernel knows: serve it without
+    }
     auto c = std::make_shared<Conn>(io_, std::move(fd), ++next_conn_, static_cast<std::size_t>(config_.max_frame));
     conns_.emplace(c->id, c);
     arm_read(c);
@@ -672,12 +681,22 @@ class Server {
     auto it = objects_.find(id);
     if (it == objects_.end()) return;
     Object& o = it->second;
+    std::vector<std::shared_ptr<Conn>> gone;
     for (bool progress = true; progress;) {
       progress = false;
       for (auto w = o.waiters.begin(); w != o.waiters.end();) {
         auto c = w->conn.lock();
         if (!c || c->dead) {
           w = o.waiters.erase(w);
+          continue;
+        }
+        // A client that left (died, or gave up: a call_timeout) may not have been noticed
+        // yet — its request and its close arrive together when a stopped server resumes. An
+        // item handed to it would be lost to the living, so look at its socket first (only
+        // when there is something to hand it: a syscall per parked getter per put otherwise).
+        if (may_complete(o, *w) && hung_up(*c)) {
+          w = o.waiters.erase(w);
+          gone.push_back(std::move(c));
           continue;
         }
         Reply rep;
@@ -699,6 +718,18 @@ class Server {
           if (conn && !conn->dead) process(conn);
         });
       }
+    }
+    for (auto& g : gone) close(g);  // after the loop: closing may wake this object again
+  }
+
+  // False when the waiter's operation certainly cannot complete now (try_complete would say so).
+  static bool may_complete(const Object& o, const Waiter& w) {
+    switch (w.op) {
+      case Op::q_get: return !o.queue.empty();
+      case Op::q_put: return o.maxsize == 0 || o.queue.size() < o.maxsize;
+      case Op::q_join: return o.count == 0;
+      case Op::e_wait: return o.flag;
+      default: return true;  // a lock's: only its first waiter is tried
     }
   }
 

@@ -193,3 +193,22 @@ unique_fd try_accept(int listen_fd) {
 }
 
 }  // namespace kin::detail
+
+namespace kin::detail {
+
+void set_keepalive(int fd, const KeepAlive& k) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  check(::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len), "getsockname");
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return;  // Unix: the peer's death is EOF
+  auto set = [fd](int level, int name, int value, const char* what) {
+    check(::setsockopt(fd, level, name, &value, sizeof value), what);
+  };
+  set(SOL_SOCKET, SO_KEEPALIVE, 1, "setsockopt(SO_KEEPALIVE)");
+  set(IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(k.idle.count()), "setsockopt(TCP_KEEPIDLE)");
+  set(IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(k.interval.count()), "setsockopt(TCP_KEEPINTVL)");
+  set(IPPROTO_TCP, TCP_KEEPCNT, k.count, "setsockopt(TCP_KEEPCNT)");
+  set(IPPROTO_TCP, TCP_USER_TIMEOUT, static_cast<int>(k.user_timeout.count()), "setsockopt(TCP_USER_TIMEOUT)");
+}
+
+}  // namespace kin::detail

@@ -28,7 +28,9 @@
 // namespace scope, then m.make<T>() (object_proxy.hpp says where registrations reach). The
 // objects live as long as the server (they are not reference-counted as in Python). With
 // ManagerOptions::restart the owner restarts a dead server, and the loss of its state is
-// explicit: the old proxies raise ManagerLost, never silently see an empty dict.
+// explicit: the old proxies raise ManagerLost, never silently see an empty dict. A server that
+// is alive but does not answer (SIGSTOP) makes calls wait, unless ManagerOptions::call_timeout
+// bounds them (then kin::TimeoutError).
 #pragma once
 
 #include <kin/address.hpp>
@@ -78,6 +80,21 @@ struct ManagerOptions {
   /// call of a proxy made before the restart; proxies made after it work.
   bool restart = false;
   int max_restarts = 3;
+  /// The longest a proxy call waits for a server that stops answering (stopped with SIGSTOP,
+  /// livelocked, a host gone silent) before kin::TimeoutError; unset: no bound (a call waits
+  /// as long as the server lives). It bounds each request — connecting, sending, the reply —
+  /// so it must exceed the longest request the server may run (a registered method, a large
+  /// value's transfer). A blocking call (Queue get/put, acquire, Event/Condition/Barrier wait,
+  /// JoinableQueue join) keeps its own timeout and ends by that timeout plus call_timeout; while
+  /// it waits, the server is pinged every call_timeout, so an untimed one ends within about
+  /// twice call_timeout of the server going silent. After a TimeoutError the connection is
+  /// closed (a late reply on it would answer the next request) and the next call opens a new
+  /// one; the server, when it resumes, treats the close as a client leaving: a request still
+  /// waiting there is dropped, never answered, and a Lock held through that connection is
+  /// released. A request it had already received may still run: the outcome of a timed-out
+  /// call is unknown (docs/managers.md, "Deadlines"). Proxies carry the bound to the processes
+  /// they are passed to. Also Manager::connect's third argument.
+  std::optional<std::chrono::milliseconds> call_timeout{};
 };
 
 class Manager {
@@ -93,8 +110,12 @@ class Manager {
   ~Manager();
 
   /// A client of a server started elsewhere (Python's BaseManager.connect). AuthenticationError
-  /// for a wrong key, ManagerLost when nothing serves there.
-  [[nodiscard]] static Manager connect(const Address& address, const std::string& authkey);
+  /// for a wrong key, ManagerLost when nothing serves there; with a `call_timeout`
+  /// (ManagerOptions::call_timeout) TimeoutError when it does not answer within it. Over TCP,
+  /// a server whose host vanishes without closing the connection is ManagerLost within about
+  /// 10 s even without a call_timeout (TCP keepalive and TCP_USER_TIMEOUT).
+  [[nodiscard]] static Manager connect(const Address& address, const std::string& authkey,
+                                       std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
   /// Serves in the calling process until a client calls shutdown() (Python's serve_forever).
   /// `on_ready` is called with the bound address once it listens.
   static void serve(const Address& address, const std::string& authkey,

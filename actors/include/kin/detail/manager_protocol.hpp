@@ -13,7 +13,13 @@
 // ManagerSession is the per-process client of one server: a pool of authenticated connections
 // (one per thread that is in a call at the same time), opened lazily, and dropped — never
 // used — in a fork child, which opens its own. A server that is gone (EOF, reset, refused) is
-// kin::ManagerLost.
+// kin::ManagerLost; so is a TCP peer whose host vanished (keepalive and TCP_USER_TIMEOUT on
+// every TCP connection, socket_util.hpp's KeepAlive). With a call_timeout, a server that stops
+// answering (SIGSTOP, a livelock) is kin::TimeoutError: each request is bounded by it, a
+// blocking one by its own timeout plus it — probing the server with a ping on another
+// connection every call_timeout while it waits, so an untimed get() is bounded too. The
+// connection that timed out is closed, never reused: a late reply on it would be read as the
+// answer to the next request (the protocol has no request ids). The next call opens another.
 #pragma once
 
 #include <kin/codec.hpp>
@@ -27,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -152,36 +159,46 @@ struct Endpoint {
 
 class ManagerSession {
  public:
-  ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message);
+  ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message,
+                 std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
   ManagerSession(const ManagerSession&) = delete;
   ManagerSession& operator=(const ManagerSession&) = delete;
   ~ManagerSession();
 
-  /// The process's session for this server (one per server per process, shared by proxies).
+  /// The process's session for this server and call_timeout (one per server and bound per
+  /// process, shared by proxies).
   static std::shared_ptr<ManagerSession> get(const SocketAddress& address, const std::string& authkey,
-                                             std::uint64_t max_message);
+                                             std::uint64_t max_message,
+                                             std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
 
   /// Sends `frame` (from begin_request) and returns the reply's fields after an ok status;
   /// other statuses become KeyError/IndexError/ValueError/ProtocolError, a gone server
-  /// ManagerLost.
+  /// ManagerLost, one that does not answer within the call_timeout TimeoutError.
   Bytes call(Bytes& frame);
 
   [[nodiscard]] const SocketAddress& address() const noexcept { return address_; }
   [[nodiscard]] const std::string& authkey() const noexcept { return authkey_; }
   /// The server's limit on a request (a larger one is refused here, before it is sent).
   [[nodiscard]] std::uint64_t max_message() const noexcept { return max_message_; }
+  /// The bound on each request (ManagerOptions::call_timeout); unset: none.
+  [[nodiscard]] std::optional<std::chrono::milliseconds> call_timeout() const noexcept { return call_timeout_; }
   /// Closes this process's connections (the next call opens new ones).
   void disconnect() noexcept;
 
  private:
   struct Conn;
-  std::unique_ptr<Conn> take();
+  std::unique_ptr<Conn> take(std::chrono::milliseconds connect_timeout);
   void give_back(std::unique_ptr<Conn> c) noexcept;
   [[noreturn]] void lost(const std::string& why) const;
+  // One request and its reply frame: unbounded (the hot path), or within call_timeout_ (and
+  // by `cap`, the end of the call a probing ping is made for).
+  Bytes exchange(Bytes& frame);
+  Bytes exchange_bounded(Bytes& frame, const Deadline& cap = Deadline::never());
 
   SocketAddress address_;
   std::string authkey_;
   std::uint64_t max_message_;
+  std::optional<std::chrono::milliseconds> call_timeout_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Conn>> idle_;
 };

@@ -8,8 +8,10 @@
 #include <kin/detail/manager_protocol.hpp>
 #include <kin/errors.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -31,6 +33,7 @@ class ProxyBase {
     std::uint16_t port = 0;
     std::uint32_t id = 0;
     std::uint64_t max = 0;
+    std::int64_t call_timeout_ms = -1;  // the session's bound travels with the proxy (-1: none)
     bool present = false;
     if constexpr (Inspector::reads_state) {
       present = x.s_ != nullptr;
@@ -40,13 +43,16 @@ class ProxyBase {
         path = x.s_->address().path;
         key = x.s_->authkey();
         max = x.s_->max_message();
+        if (auto t = x.s_->call_timeout()) call_timeout_ms = t->count();
         id = x.id_;
       }
     }
-    f(present, host, port, path, key, max, id);
+    f(present, host, port, path, key, max, call_timeout_ms, id);
     if constexpr (Inspector::writes_state) {
       if (present) {
-        x.s_ = ManagerSession::get(SocketAddress{host, port, path}, key, max);
+        std::optional<std::chrono::milliseconds> bound;
+        if (call_timeout_ms >= 0) bound = std::chrono::milliseconds{call_timeout_ms};
+        x.s_ = ManagerSession::get(SocketAddress{host, port, path}, key, max, bound);
         x.id_ = id;
       } else {
         x.s_.reset();

@@ -4,6 +4,7 @@
 #include <kin/runtime/deadline.hpp>
 #include <kin/runtime/unique_fd.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -29,5 +30,21 @@ unique_fd accept_from(int listen_fd);
 /// Transient errors (a client that reset before the accept) are skipped; EMFILE and the like
 /// throw OSError.
 unique_fd try_accept(int listen_fd);
+
+/// How soon a TCP connection to a host that vanished without closing it (powered off, cable
+/// pulled, a partition) fails instead of waiting forever: keepalive probes after `idle` without
+/// traffic, every `interval`, and TCP_USER_TIMEOUT = `user_timeout` for data sent and not
+/// acknowledged (which also ends the probing: Linux closes when either has run its course). A
+/// blocked read or write on the socket then fails with ETIMEDOUT. The defaults bound a silent
+/// loss to about 10 s. A stopped (SIGSTOP) peer is not detected: its kernel still answers.
+struct KeepAlive {
+  std::chrono::seconds idle{5};
+  std::chrono::seconds interval{1};
+  int count = 5;
+  std::chrono::milliseconds user_timeout{10'000};
+};
+/// Sets SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT and TCP_USER_TIMEOUT on a TCP socket.
+/// OSError when the kernel refuses one; a Unix socket is left as it is.
+void set_keepalive(int fd, const KeepAlive& k = {});
 
 }  // namespace kin::detail
