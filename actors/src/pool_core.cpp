@@ -330,31 +330,34 @@ struct PoolCore::Impl {
   // Round-robin, one task per worker per pass, so a short burst spreads over the workers
   // before any worker's window fills.
   void dispatch_locked(std::vector<Completion>& out) {
-    for (std::size_t depth = 1; depth <= window && !pending.empty(); ++depth) {
+    for (std::size_t depth = 1; depth <= window; ++depth)
       for (auto& w : workers) {
-        if (pending.empty()) break;
-        if (!can_take(w, depth)) continue;
-        while (!pending.empty()) {
-          auto t = std::move(pending.front());
-          pending.pop_front();
-          if (t->state && !t->started && !t->state->set_running()) continue;  // cancelled before it ran: skip
-          t->started = true;
-          bool sent = false;
-          try {
-            sent = send_task(w, *t);
-          } catch (...) {  // a function in no loaded object (portable mode): only this task fails
-            out.emplace_back(std::move(t), PoolOutcome{false, {}, std::current_exception()});
-            continue;
-          }
-          if (!sent) {
-            pending.push_front(std::move(t));  // the worker is gone; its EOF is handled below
-            break;
-          }
-          if (opt.task_timeout && w.tasks.empty()) w.deadline = Clock::now() + *opt.task_timeout;
-          w.tasks.push_back(std::move(t));
-          break;
-        }
+        if (pending.empty()) return;
+        if (can_take(w, depth)) send_next(w, out);
       }
+  }
+
+  // Sends `w` the first pending task still wanted (cancelled ones are dropped on the way).
+  void send_next(Worker& w, std::vector<Completion>& out) {
+    while (!pending.empty()) {
+      auto t = std::move(pending.front());
+      pending.pop_front();
+      if (t->state && !t->started && !t->state->set_running()) continue;  // cancelled before it ran: skip
+      t->started = true;
+      bool sent = false;
+      try {
+        sent = send_task(w, *t);
+      } catch (...) {  // a function in no loaded object (portable mode): only this task fails
+        out.emplace_back(std::move(t), PoolOutcome{false, {}, std::current_exception()});
+        continue;
+      }
+      if (!sent) {
+        pending.push_front(std::move(t));  // the worker is gone; its EOF is handled below
+        return;
+      }
+      if (opt.task_timeout && w.tasks.empty()) w.deadline = Clock::now() + *opt.task_timeout;
+      w.tasks.push_back(std::move(t));
+      return;
     }
   }
 
@@ -386,8 +389,9 @@ struct PoolCore::Impl {
         if (opt.task_timeout && !w.tasks.empty()) w.deadline = Clock::now() + *opt.task_timeout;  // the next runs now
       }
       // More replies already there are taken in this turn (one poll() for a batch); an empty
-      // socket ends it.
-      if (poll_fd(w.fd, POLLIN, std::chrono::milliseconds{0}) == 0) return;
+      // socket ends it. With nothing outstanding no poll: the RTT path (one task in flight)
+      // costs no extra syscall, and an EOF shows at the next wait of the loop.
+      if (w.tasks.empty() || poll_fd(w.fd, POLLIN, std::chrono::milliseconds{0}) == 0) return;
     }
     worker_died(w, out);  // EOF or garbage
   }

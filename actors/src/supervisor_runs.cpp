@@ -174,7 +174,8 @@ unique_fd open_output(const std::string& path) {
 // (the program, its grandchildren) is gone; nothing of it waits for the supervisor. When the
 // file cannot be written (ENOSPC, EFBIG, EACCES...), the program goes on and its output is
 // dropped — never silently: the supervisor gets an output_lost event when dropping starts and
-// another with the count when a write (to the path reopened each time) works again.
+// another with the count when a write (to the path reopened each time) works again. Past
+// RLIMIT_FSIZE the write is EFBIG, not SIGXFSZ: the runtime thread blocks every signal.
 class LogPump : public std::enable_shared_from_this<LogPump> {
  public:
   LogPump(unique_fd r, std::string path, LogRotation rot, caf::actor sup, std::string id)

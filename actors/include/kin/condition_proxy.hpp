@@ -70,24 +70,21 @@ class ConditionProxy : public detail::mgr::SyncProxy {
 
  private:
   bool wait_us(std::int64_t us) {
-    auto f = request(Op::c_wait);
-    detail::Writer w{f};
-    const std::int64_t owner = detail::mgr::owner_token();
-    w.raw(&us, sizeof us);
-    w.raw(&owner, sizeof owner);
-    auto r = call(f);
+    auto r = call_as_owner(Op::c_wait, us);
     auto rd = detail::mgr::reader(r);
     bool notified = false;
     rd.apply(notified);
     return notified;
   }
-  void notify_n(std::int64_t n) {
-    auto f = request(Op::c_notify);
+  void notify_n(std::int64_t n) { (void)call_as_owner(Op::c_notify, n); }
+  // Both requests carry one number and the caller's owner token (the server checks the lock).
+  Bytes call_as_owner(Op op, std::int64_t arg) {
+    auto f = request(op);
     detail::Writer w{f};
     const std::int64_t owner = detail::mgr::owner_token();
-    w.raw(&n, sizeof n);
+    w.raw(&arg, sizeof arg);
     w.raw(&owner, sizeof owner);
-    (void)call(f);
+    return call(f);
   }
 };
 
