@@ -37,7 +37,11 @@ struct ChildError {
   int err;
 };
 
-// The kernel's struct sigaction (x86_64 / generic layout), for rt_sigaction from the child.
+// The kernel's struct sigaction (x86_64 / generic layout), for rt_sigaction from the child: glibc's
+// differs (a 1024-bit mask) and its sigaction() is what the sanitizers intercept.
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "popen.cpp declares the kernel's struct sigaction for x86_64 and aarch64 only"
+#endif
 struct KernelSigaction {
   void (*handler)(int);
   unsigned long flags;
@@ -97,107 +101,173 @@ void lift_above_stdio(unique_fd& fd) {
   if (fd && fd.get() < 3) fd.reset(detail::check(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3), "fcntl(F_DUPFD_CLOEXEC)"));
 }
 
+// The paths execvp would try for `prog`: itself if it holds a '/', else each PATH entry (the
+// child's PATH when an environment is given), an empty entry meaning ".".
+std::vector<std::string> program_candidates(const std::string& prog, const PopenOptions& options) {
+  if (prog.find('/') != std::string::npos) return {prog};
+  std::string path = "/bin:/usr/bin";
+  if (options.env) {
+    if (auto it = options.env->find("PATH"); it != options.env->end()) path = it->second;
+  } else if (const char* p = std::getenv("PATH")) {
+    path = p;
+  }
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    auto end = path.find(':', start);
+    std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    // Appended, not `dir = "."` nor `dir + "/" + prog`: GCC 12 reports a false -Wrestrict
+    // for those at -O3.
+    if (dir.empty()) dir.push_back('.');
+    dir += '/';
+    dir += prog;
+    out.push_back(std::move(dir));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+// What execve needs, as C arrays, built before the clone: the child must not allocate. It
+// points into `args` and into its own strings, so it is neither copied nor moved.
+struct ExecPlan {
+  std::vector<char*> argv;
+  std::vector<std::string> env_strings;
+  std::vector<char*> envp;
+  char* const* env = environ;
+  std::vector<std::string> candidate_strings;
+  std::vector<const char*> candidates;
+
+  ExecPlan(std::vector<std::string>& args, const PopenOptions& options)
+      : candidate_strings(program_candidates(args[0], options)) {
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (options.env) {
+      for (const auto& [k, v] : *options.env) env_strings.push_back(k + "=" + v);
+      for (auto& s : env_strings) envp.push_back(s.data());
+      envp.push_back(nullptr);
+      env = envp.data();
+    }
+    for (auto& c : candidate_strings) candidates.push_back(c.c_str());
+  }
+  ExecPlan(const ExecPlan&) = delete;
+  ExecPlan& operator=(const ExecPlan&) = delete;
+};
+
+// Reads the error pipe until the exec closes it (nullopt: the program runs) or the child
+// reports the stage that failed.
+std::optional<ChildError> read_child_error(int fd) {
+  ChildError ce{};
+  std::size_t got = 0;
+  while (got < sizeof ce) {
+    auto n = detail::retry_eintr([&] { return ::read(fd, reinterpret_cast<char*>(&ce) + got, sizeof ce - got); });
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got == 0) return std::nullopt;
+  if (got != sizeof ce) throw ProcessError("kin::Popen: the child failed before exec");
+  return ce;
+}
+
+[[noreturn]] void throw_child_error(const ChildError& ce, const PopenOptions& options, const std::string& prog) {
+  switch (ce.stage) {
+    case stage_chdir: throw OSError(ce.err, "chdir(" + *options.cwd + ")");
+    case stage_dup: throw OSError(ce.err, "dup3 (child stdio)");
+    case stage_setsid: throw OSError(ce.err, "setsid()");
+    case stage_setpgid: throw OSError(ce.err, "setpgid(0, " + std::to_string(*options.process_group) + ")");
+    default: throw OSError(ce.err, "execve(" + prog + ")");
+  }
+}
+
 }  // namespace
+
+namespace detail {
+
+// Popen's setup steps, each of which reads a Redirect's private fields (a friend of Redirect).
+struct PopenSetup {
+  static bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+  // Python's argument checks, all before anything is opened or started.
+  static void check_arguments(const std::vector<std::string>& args, const PopenOptions& options) {
+    if (args.empty()) throw ValueError("kin::Popen: args must not be empty");
+    // exec takes C strings, which end at the first NUL: refuse what would be cut (as Python).
+    for (const auto& a : args)
+      if (has_nul(a)) throw ValueError("kin::Popen: embedded null byte in an argument");
+    if (options.cwd && has_nul(*options.cwd)) throw ValueError("kin::Popen: embedded null byte in cwd");
+    if (options.env) {
+      for (const auto& [k, v] : *options.env) {
+        if (has_nul(k) || has_nul(v)) throw ValueError("kin::Popen: embedded null byte in the environment");
+        if (k.find('=') != std::string::npos) throw ValueError("kin::Popen: illegal environment variable name '" + k + "'");
+      }
+    }
+    if (options.stdin_ == Stdio::stdout_ || options.stdout_ == Stdio::stdout_)
+      throw ValueError("kin::Popen: kin::stdout_ is only valid for stderr_");
+    for (const Redirect* r : {&options.stdin_, &options.stdout_, &options.stderr_}) {
+      if (r->kind_ == Redirect::Kind::fd && r->fd_ < 0) throw ValueError("kin::Popen: kin::Fd needs an open fd (>= 0)");
+      if (r->kind_ == Redirect::Kind::file && has_nul(r->file_.path)) throw ValueError("kin::Popen: embedded null byte in a file name");
+      if (r->kind_ == Redirect::Kind::owned && !(r->owned_ && *r->owned_))
+        throw ValueError("kin::Popen: the handed-over pipe end is closed (a child has started with it already)");
+    }
+    if (options.process_group && *options.process_group < 0)
+      throw ValueError("kin::Popen: process_group must be 0 (a new group) or a group id");
+  }
+
+  // The child's ends of its three streams, all above fd 2 so the child's dup3 onto 0-2 never
+  // clobbers one it still needs; an invalid end means "inherit". A pipe's other end goes to the
+  // Popen's stdin_/stdout_/stderr_.
+  struct ChildStdio {
+    unique_fd in, out, err;
+
+    ChildStdio(const PopenOptions& options, unique_fd& parent_in, unique_fd& parent_out, unique_fd& parent_err) {
+      in = child_end(options.stdin_, true, parent_in);
+      out = child_end(options.stdout_, false, parent_out);
+      err = child_end(options.stderr_, false, parent_err);
+      lift_above_stdio(in);
+      lift_above_stdio(out);
+      lift_above_stdio(err);
+    }
+
+   private:
+    unique_fd null_fd_;
+
+    static unique_fd dup_of(int fd) {
+      return unique_fd{detail::check(::fcntl(fd, F_DUPFD_CLOEXEC, 3), "fcntl(F_DUPFD_CLOEXEC)")};
+    }
+
+    unique_fd child_end(const Redirect& r, bool input, unique_fd& parent) {
+      switch (r.kind_) {
+        case Redirect::Kind::fd: return dup_of(r.fd_);
+        case Redirect::Kind::owned: return dup_of(r.owned_->get());
+        case Redirect::Kind::file: {
+          int flags = input ? O_RDONLY : O_WRONLY | O_CREAT | (r.file_.append ? O_APPEND : O_TRUNC);
+          int fd = ::open(r.file_.path.c_str(), flags | O_CLOEXEC, 0666);
+          if (fd < 0) throw OSError(errno, "open(" + r.file_.path + ")");
+          return unique_fd{fd};
+        }
+        case Redirect::Kind::stdio: break;
+      }
+      if (r.stdio_ == Stdio::devnull) {
+        if (!null_fd_) null_fd_ = unique_fd{detail::check(::open("/dev/null", O_RDWR | O_CLOEXEC), "open(/dev/null)")};
+        return dup_of(null_fd_.get());
+      }
+      if (r.stdio_ != Stdio::pipe) return {};
+      auto p = detail::make_pipe();
+      parent = std::move(input ? p.write : p.read);
+      return std::move(input ? p.read : p.write);
+    }
+  };
+};
+
+}  // namespace detail
 
 Redirect::Redirect(unique_fd fd) : kind_(Kind::owned), owned_(std::make_shared<unique_fd>(std::move(fd))) {}
 
 Popen::Popen(std::vector<std::string> args, PopenOptions options)
     : args_(std::move(args)), state_(std::make_shared<detail::ChildState>()) {
-  if (args_.empty()) throw ValueError("kin::Popen: args must not be empty");
-  // exec takes C strings, which end at the first NUL: refuse what would be cut (as Python).
-  auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
-  for (const auto& a : args_)
-    if (has_nul(a)) throw ValueError("kin::Popen: embedded null byte in an argument");
-  if (options.cwd && has_nul(*options.cwd)) throw ValueError("kin::Popen: embedded null byte in cwd");
-  if (options.env) {
-    for (const auto& [k, v] : *options.env) {
-      if (has_nul(k) || has_nul(v)) throw ValueError("kin::Popen: embedded null byte in the environment");
-      if (k.find('=') != std::string::npos) throw ValueError("kin::Popen: illegal environment variable name '" + k + "'");
-    }
-  }
-  if (options.stdin_ == Stdio::stdout_ || options.stdout_ == Stdio::stdout_)
-    throw ValueError("kin::Popen: kin::stdout_ is only valid for stderr_");
-  for (const Redirect* r : {&options.stdin_, &options.stdout_, &options.stderr_}) {
-    if (r->kind_ == Redirect::Kind::fd && r->fd_ < 0) throw ValueError("kin::Popen: kin::Fd needs an open fd (>= 0)");
-    if (r->kind_ == Redirect::Kind::file && has_nul(r->file_.path)) throw ValueError("kin::Popen: embedded null byte in a file name");
-    if (r->kind_ == Redirect::Kind::owned && !(r->owned_ && *r->owned_))
-      throw ValueError("kin::Popen: the handed-over pipe end is closed (a child has started with it already)");
-  }
-  if (options.process_group && *options.process_group < 0)
-    throw ValueError("kin::Popen: process_group must be 0 (a new group) or a group id");
-
+  detail::PopenSetup::check_arguments(args_, options);
   detail::Runtime::get().ensure_started();  // it will reap the child: it must exist first
-  // Everything the child needs is built before the clone: the child must not allocate.
-  std::vector<char*> argv;
-  for (auto& a : args_) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  std::vector<char*> envp;
-  if (options.env) {
-    for (const auto& [k, v] : *options.env) env_strings.push_back(k + "=" + v);
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-  }
-  char* const* env_ptr = options.env ? envp.data() : environ;
-  std::vector<std::string> candidate_strings;
-  const std::string& prog = args_[0];
-  if (prog.find('/') != std::string::npos) {
-    candidate_strings.push_back(prog);
-  } else {
-    std::string path = "/bin:/usr/bin";
-    if (options.env) {
-      if (auto it = options.env->find("PATH"); it != options.env->end()) path = it->second;
-    } else if (const char* p = std::getenv("PATH")) {
-      path = p;
-    }
-    std::size_t start = 0;
-    for (;;) {
-      auto end = path.find(':', start);
-      std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      // Appended, not `dir = "."` nor `dir + "/" + prog`: GCC 12 reports a false -Wrestrict
-      // for those at -O3.
-      if (dir.empty()) dir.push_back('.');
-      dir += '/';
-      dir += prog;
-      candidate_strings.push_back(std::move(dir));
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-  }
-  std::vector<const char*> candidates;
-  for (auto& c : candidate_strings) candidates.push_back(c.c_str());
-
-  unique_fd child_in, child_out, child_err, null_fd;
-  auto open_null = [&] {
-    if (!null_fd) null_fd = unique_fd{detail::check(::open("/dev/null", O_RDWR | O_CLOEXEC), "open(/dev/null)")};
-    return null_fd.get();
-  };
-  auto dup_of = [](int fd) { return unique_fd{detail::check(::fcntl(fd, F_DUPFD_CLOEXEC, 3), "fcntl(F_DUPFD_CLOEXEC)")}; };
-  // The child's end of one stream (invalid: inherit it); a pipe's other end goes to `parent`.
-  auto child_end = [&](const Redirect& r, bool input, unique_fd& parent) -> unique_fd {
-    switch (r.kind_) {
-      case Redirect::Kind::fd: return dup_of(r.fd_);
-      case Redirect::Kind::owned: return dup_of(r.owned_->get());
-      case Redirect::Kind::file: {
-        int flags = input ? O_RDONLY : O_WRONLY | O_CREAT | (r.file_.append ? O_APPEND : O_TRUNC);
-        int fd = ::open(r.file_.path.c_str(), flags | O_CLOEXEC, 0666);
-        if (fd < 0) throw OSError(errno, "open(" + r.file_.path + ")");
-        return unique_fd{fd};
-      }
-      case Redirect::Kind::stdio: break;
-    }
-    if (r.stdio_ == Stdio::devnull) return dup_of(open_null());
-    if (r.stdio_ != Stdio::pipe) return {};
-    auto p = detail::make_pipe();
-    parent = std::move(input ? p.write : p.read);
-    return std::move(input ? p.read : p.write);
-  };
-  child_in = child_end(options.stdin_, true, stdin_);
-  child_out = child_end(options.stdout_, false, stdout_);
-  child_err = child_end(options.stderr_, false, stderr_);
-  lift_above_stdio(child_in);
-  lift_above_stdio(child_out);
-  lift_above_stdio(child_err);
+  ExecPlan plan{args_, options};
+  detail::PopenSetup::ChildStdio child{options, stdin_, stdout_, stderr_};
   auto errpipe = detail::make_pipe();
   lift_above_stdio(errpipe.write);
   const char* cwd = options.cwd ? options.cwd->c_str() : nullptr;
@@ -210,9 +280,9 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
   long rc = ::syscall(SYS_clone, static_cast<unsigned long>(CLONE_PIDFD | SIGCHLD), nullptr, &pidfd,
                       nullptr, nullptr);
   if (rc == 0)
-    child_exec(child_in.get(), child_out.get(), child_err.get(), options.stderr_ == Stdio::stdout_,
-               options.start_new_session, options.process_group.value_or(-1), cwd, candidates,
-               argv.data(), env_ptr, errpipe.write.get());
+    child_exec(child.in.get(), child.out.get(), child.err.get(), options.stderr_ == Stdio::stdout_,
+               options.start_new_session, options.process_group.value_or(-1), cwd, plan.candidates,
+               plan.argv.data(), plan.env, errpipe.write.get());
   if (rc < 0) detail::throw_errno("clone(CLONE_PIDFD)");
   pid_ = static_cast<pid_t>(rc);
   state_->pid = pid_;
@@ -220,17 +290,17 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
   state_->name = args_[0];
 
   errpipe.write.reset();
-  child_in.reset();
-  child_out.reset();
-  child_err.reset();
-  ChildError ce{};
-  std::size_t got = 0;
-  while (got < sizeof ce) {
-    auto n = detail::retry_eintr([&] { return ::read(errpipe.read.get(), reinterpret_cast<char*>(&ce) + got, sizeof ce - got); });
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
+  child.in.reset();
+  child.out.reset();
+  child.err.reset();
+  std::optional<ChildError> failed;
+  try {
+    failed = read_child_error(errpipe.read.get());
+  } catch (...) {
+    detail::wait_child(*state_, detail::Deadline::never());
+    throw;
   }
-  if (got == 0) {  // the exec closed the error pipe: the program runs
+  if (!failed) {  // the exec closed the error pipe: the program runs
     detail::watch_child(state_);
     leads_group_ = options.start_new_session || options.process_group == 0;
     // A handed-over pipe end now lives in the child only: EOF and SIGPIPE work along the
@@ -243,25 +313,12 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options)
   stdin_.reset();
   stdout_.reset();
   stderr_.reset();
-  if (got != sizeof ce) throw ProcessError("kin::Popen: the child failed before exec");
-  switch (ce.stage) {
-    case stage_chdir: throw OSError(ce.err, "chdir(" + *options.cwd + ")");
-    case stage_dup: throw OSError(ce.err, "dup3 (child stdio)");
-    case stage_setsid: throw OSError(ce.err, "setsid()");
-    case stage_setpgid: throw OSError(ce.err, "setpgid(0, " + std::to_string(*options.process_group) + ")");
-    default: throw OSError(ce.err, "execve(" + prog + ")");
-  }
+  throw_child_error(*failed, options, args_[0]);
 }
 
 Popen::Popen(Popen&&) noexcept = default;
 
-Popen& Popen::operator=(Popen&& other) noexcept {
-  if (this != &other) {
-    this->~Popen();
-    new (this) Popen(std::move(other));
-  }
-  return *this;
-}
+Popen& Popen::operator=(Popen&&) noexcept = default;
 
 std::optional<int> Popen::returncode() const noexcept {
   if (!state_) return std::nullopt;

@@ -4,7 +4,7 @@
 
 #include <kin/errors.hpp>
 #include <kin/runtime/deadline.hpp>
-#include <kin/runtime/futex.hpp>
+#include <kin/runtime/process_table.hpp>
 #include <kin/runtime/reaper.hpp>
 #include <kin/runtime/syscall.hpp>
 

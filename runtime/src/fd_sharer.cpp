@@ -11,6 +11,7 @@
 #include <kin/runtime/handover.hpp>
 #include <kin/runtime/runtime.hpp>
 #include <kin/runtime/runtime_resources.hpp>
+#include <kin/runtime/socket_util.hpp>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -172,8 +173,13 @@ std::vector<unique_fd> take_fd_ticket(std::span<const std::byte>& in) {
   if (!c) throw OSError(errno, "kin: socket");
   socklen_t len = 0;
   auto a = abstract_address(name, len);
-  if (::connect(c.get(), reinterpret_cast<sockaddr*>(&a), len) != 0)
-    throw OSError(errno, "kin: the process that put this message (holding fds) is gone; its fds went with it");
+  try {
+    connect_unix(c.get(), a, len, "the fd sharer of the process that put this message", deadline);
+  } catch (const TimeoutError&) {
+    throw TimeoutError("kin: the process that put this message (holding fds) did not accept within 5 s");
+  } catch (const OSError& e) {
+    throw OSError(e.error_code(), "kin: the process that put this message (holding fds) is gone; its fds went with it");
+  }
   run_handshake(c.get(), key, Handshake::Role::client, deadline);
   Bytes req(kFrameHeaderSize);
   encode_into(req, ids);

@@ -1,5 +1,5 @@
 #include <kin/runtime/shm_registry.hpp>
-#include <kin/runtime/futex.hpp>
+#include <kin/runtime/process_table.hpp>
 #include <kin/runtime/memfd_segment.hpp>
 #include <kin/runtime/syscall.hpp>
 #include <kin/runtime/fault_point.hpp>

@@ -89,25 +89,6 @@ SocketAddress local_address(int fd, const SocketAddress& requested) {
 
 namespace {
 
-// A Unix connect() waits while the listener's backlog is full and honours SO_SNDTIMEO; so
-// does a TCP connect(), but a non-blocking one and poll() give the clearer bound there.
-void connect_unix(int s, const sockaddr_un& sa, const std::string& path, Deadline deadline) {
-  for (;;) {
-    if (!deadline.infinite()) {
-      auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline.remaining()).count();
-      if (left <= 0) throw TimeoutError("kin: connect(" + path + ") timed out");
-      timeval tv{static_cast<time_t>(left / 1'000'000), static_cast<suseconds_t>(left % 1'000'000)};
-      ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    }
-    if (::connect(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0) break;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EINPROGRESS) throw TimeoutError("kin: connect(" + path + ") timed out");
-    throw_errno(("connect(" + path + ")").c_str());
-  }
-  timeval none{0, 0};
-  ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
-}
-
 // 0 when connected, else the errno; TimeoutError at the deadline.
 int connect_tcp(int s, const addrinfo* ai, const std::string& where, Deadline deadline) {
   set_nonblocking(s, true);
@@ -128,11 +109,30 @@ int connect_tcp(int s, const addrinfo* ai, const std::string& where, Deadline de
 
 }  // namespace
 
+// A Unix connect() waits while the listener's backlog is full and honours SO_SNDTIMEO; so
+// does a TCP connect(), but a non-blocking one and poll() give the clearer bound there.
+void connect_unix(int s, const sockaddr_un& sa, socklen_t len, const std::string& path, Deadline deadline) {
+  for (;;) {
+    if (!deadline.infinite()) {
+      auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline.remaining()).count();
+      if (left <= 0) throw TimeoutError("kin: connect(" + path + ") timed out");
+      timeval tv{static_cast<time_t>(left / 1'000'000), static_cast<suseconds_t>(left % 1'000'000)};
+      ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    if (::connect(s, reinterpret_cast<const sockaddr*>(&sa), len) == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EINPROGRESS) throw TimeoutError("kin: connect(" + path + ") timed out");
+    throw_errno(("connect(" + path + ")").c_str());
+  }
+  timeval none{0, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+}
+
 unique_fd connect_to(const SocketAddress& a, Deadline deadline) {
   if (!a.path.empty()) {
     unique_fd s{check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")};
     auto sa = unix_addr(a.path);
-    connect_unix(s.get(), sa, a.path, deadline);
+    connect_unix(s.get(), sa, sizeof sa, a.path, deadline);
     return s;
   }
   const std::string where = a.host + ":" + std::to_string(a.port);

@@ -9,7 +9,7 @@
 #include <kin/raw_array.hpp>
 #include <kin/shared_memory.hpp>
 #include <kin/value.hpp>
-#include <kin/runtime/futex.hpp>
+#include <kin/runtime/process_table.hpp>
 #include <kin/runtime/shm_registry.hpp>
 
 #include "fault_injection.hpp"

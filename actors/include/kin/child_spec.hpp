@@ -103,6 +103,7 @@ struct Backoff {
   std::chrono::milliseconds max{30000};
   double factor = 2.0;
   std::chrono::milliseconds reset_after{10000};
+  bool operator==(const Backoff&) const = default;
 };
 
 /// How a child says it is ready (beyond OTP). A child that is not ready within `timeout` is

@@ -45,6 +45,7 @@ namespace kin {
 
 namespace detail {
 struct ChildState;
+struct PopenSetup;
 }  // namespace detail
 
 /// Where a child's standard stream goes (Python's None, PIPE, DEVNULL, STDOUT).
@@ -84,6 +85,7 @@ class Redirect {
 
  private:
   friend class Popen;
+  friend struct detail::PopenSetup;
   enum class Kind { stdio, fd, file, owned };
   Kind kind_ = Kind::stdio;
   Stdio stdio_ = Stdio::inherit;

@@ -1,6 +1,7 @@
-// Futex waits and wakes on 32-bit words in shared memory. The words live in memfd segments
-// mapped by several processes, so these use the shared (not FUTEX_PRIVATE) operations: the
-// kernel keys the wait queue by the page, not by this process's address.
+// Futex waits and wakes on 32-bit words in shared memory, and this thread's kernel id (the
+// owner word of kin's futex locks). The words live in memfd segments mapped by several
+// processes, so these use the shared (not FUTEX_PRIVATE) operations: the kernel keys the wait
+// queue by the page, not by this process's address.
 #pragma once
 
 #include <kin/runtime/deadline.hpp>
@@ -8,7 +9,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <optional>
 
 namespace kin::detail {
 
@@ -27,11 +27,5 @@ int futex_wake(std::atomic<std::uint32_t>* word, int n);
 
 /// This thread's kernel id (unique system-wide while it lives).
 std::int32_t this_tid() noexcept;
-
-/// True when `pid` no longer runs: gone, a zombie, or reused by a process that started at a
-/// different time than `start_time` (0 = don't check).
-bool process_is_dead(std::int32_t pid, std::uint64_t start_time = 0);
-/// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unknown.
-std::uint64_t process_start_time(std::int32_t pid);
 
 }  // namespace kin::detail

@@ -17,6 +17,9 @@
 // (owner_died), and the object decides what that means (a Barrier breaks). Processes beyond
 // the first N inside are not watched: their deaths go unnoticed, and only a timeout ends a wait
 // for them.
+//
+// process_is_dead and process_start_time are the one liveness test of the code base (also used
+// by the shared-memory registry to reclaim a dead creator's segments).
 #pragma once
 
 #include <kin/runtime/deadline.hpp>
@@ -27,6 +30,12 @@
 #include <cstdint>
 
 namespace kin::detail {
+
+/// True when `pid` no longer runs: gone, a zombie, or reused by a process that started at a
+/// different time than `start_time` (0 = don't check).
+bool process_is_dead(std::int32_t pid, std::uint64_t start_time = 0);
+/// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unknown.
+std::uint64_t process_start_time(std::int32_t pid);
 
 /// How long a sleeper waits before it checks whether a process it waits on died.
 inline constexpr std::chrono::milliseconds kDeathCheckSlice{100};

@@ -4,6 +4,9 @@
 #include <kin/runtime/deadline.hpp>
 #include <kin/runtime/unique_fd.hpp>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -24,6 +27,10 @@ SocketAddress local_address(int fd, const SocketAddress& requested);
 /// `deadline` — a full listen backlog makes connect() wait, on TCP (dropped SYNs) and Unix
 /// sockets alike. The socket returned is blocking.
 unique_fd connect_to(const SocketAddress& a, Deadline deadline = Deadline::never());
+/// connect() of a Unix stream socket `s` to `sa` (`len` bytes of it: an abstract name's length
+/// counts), given up with TimeoutError at `deadline`; `what` names it in errors. A full backlog
+/// makes a Unix connect() wait, so a peer that stopped accepting cannot hold the caller.
+void connect_unix(int s, const sockaddr_un& sa, socklen_t len, const std::string& what, Deadline deadline);
 /// accept4(SOCK_CLOEXEC), retrying EINTR and transient errors.
 unique_fd accept_from(int listen_fd);
 /// A non-blocking accept4(SOCK_CLOEXEC | SOCK_NONBLOCK): an invalid fd when none is waiting.

@@ -43,6 +43,7 @@ struct SourcePosition {
   std::string file{};
   int line = 0;
   int column = 0;
+  bool operator==(const SourcePosition&) const = default;
 };
 
 /// A services.toml that cannot be run. what(): "file:line:column: key: message".
@@ -81,6 +82,7 @@ struct ReadyConfig {
   std::string url{};                 // http
   std::vector<std::string> probe{};  // exec
   std::chrono::milliseconds timeout{10000};  // ready_timeout
+  bool operator==(const ReadyConfig&) const = default;
 };
 
 /// `log = { stdout = ..., stderr = ..., max_size = ..., backups = ... }`. Rotation is on by
@@ -91,6 +93,7 @@ struct LogConfig {
   std::string stderr_path{};  // "" : <log_dir>/<instance>.err.log ; "merge": into stdout's file
   std::uint64_t max_bytes = 10u * 1024u * 1024u;
   int backups = 10;
+  bool operator==(const LogConfig&) const = default;
 };
 
 /// One `[services.NAME]` table.
@@ -113,6 +116,7 @@ struct ServiceConfig {
   LogConfig log{};
   std::string group{};                         // the [groups.G] that lists it; "" : top level
   SourcePosition where{};                      // its table in the file
+  bool operator==(const ServiceConfig&) const = default;
 };
 
 /// One `[groups.NAME]` table: services supervised together under a strategy.
@@ -134,7 +138,7 @@ struct SupervisorConfig {
   std::string log_dir{};      // "" : <runtime_dir>/logs/<name>
   int max_restarts = 5;       // the top supervisor's intensity and period
   std::chrono::milliseconds within{60000};
-  std::chrono::milliseconds shutdown_timeout{30000};  // checked; not yet applied (see docs/services.md)
+  std::chrono::milliseconds shutdown_timeout{30000};  // bound of the whole stop; then SIGKILL
   std::optional<std::string> http{};  // "127.0.0.1:8080": serve the dashboard
   std::string token_file{};           // the dashboard's token (needed off loopback and for actions)
 };
