@@ -23,8 +23,8 @@ Condition::Condition(detail::OwnedLock lock)
 }
 
 Condition::Condition() : Condition(detail::OwnedLock::create(true)) {}
-Condition::Condition(const Lock& lock) : Condition(lock.impl()) {}
-Condition::Condition(const RLock& lock) : Condition(lock.impl()) {}
+Condition::Condition(const Lock& lock) : Condition(detail::LockAccess::impl(lock)) {}
+Condition::Condition(const RLock& lock) : Condition(detail::LockAccess::impl(lock)) {}
 
 bool Condition::wait_until(detail::Deadline d) {
   auto* s = st(block_);

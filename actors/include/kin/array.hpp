@@ -21,7 +21,7 @@ class Array {
   explicit Array(std::size_t n = 0) : n_(n) {
     block_ = detail::SharedBlock::create(detail::payload_offset<T>() + n * sizeof(T), "kin.Array");
     detail::OwnedLock::init_state(block_.as<detail::OwnedLockState>());
-    lock_ = L{detail::OwnedLock{block_, std::is_same_v<L, RLock>}};
+    lock_ = detail::LockAccess::make<L>(detail::OwnedLock{block_, std::is_same_v<L, RLock>});
   }
   template <detail::array_source<T> R>
     requires(!std::is_integral_v<std::remove_cvref_t<R>> && !std::is_base_of_v<Array, std::remove_cvref_t<R>>)
@@ -78,14 +78,14 @@ class Array {
         throw ProtocolError("kin::Array: segment smaller than its size");
       x.n_ = static_cast<std::size_t>(n);
       x.external_lock_ = external;
-      if (!external) x.lock_ = L{detail::OwnedLock{x.block_, std::is_same_v<L, RLock>}};
+      if (!external) x.lock_ = detail::LockAccess::make<L>(detail::OwnedLock{x.block_, std::is_same_v<L, RLock>});
     }
   }
 
  private:
   std::size_t n_;
   detail::SharedBlock block_;
-  mutable L lock_{detail::OwnedLock{}};
+  mutable L lock_ = detail::LockAccess::make<L>(detail::OwnedLock{});
   bool external_lock_ = false;
 
   void use_lock(L lock) {

@@ -23,8 +23,6 @@ class Lock : public detail::Lockable<Lock> {
  public:
   /// A new, unlocked lock in shared memory.
   Lock() : impl_(detail::OwnedLock::create(false)) {}
-  /// A view of lock state living inside another object's segment (Value's lock).
-  explicit Lock(detail::OwnedLock impl) noexcept : impl_(std::move(impl)) {}
 
   /// Blocks until acquired (blocking = true) or tries once; true when acquired.
   bool acquire(bool blocking = true) { return impl_.acquire(blocking, std::nullopt); }
@@ -41,15 +39,15 @@ class Lock : public detail::Lockable<Lock> {
   /// True when the current holding was taken over from a holder that died.
   [[nodiscard]] bool previous_owner_died() const noexcept { return impl_.previous_owner_died(); }
 
-  [[nodiscard]] detail::OwnedLock& impl() noexcept { return impl_; }
-  [[nodiscard]] const detail::OwnedLock& impl() const noexcept { return impl_; }
-
   template <class Inspector>
   friend void inspect(Inspector& f, Lock& x) {
     detail::inspect_block(f, x.impl_.block());
   }
 
  private:
+  friend struct detail::LockAccess;  // Value, Array and Condition share the state
+  explicit Lock(detail::OwnedLock impl) noexcept : impl_(std::move(impl)) {}
+
   detail::OwnedLock impl_;
 };
 

@@ -25,8 +25,6 @@ class RLock : public detail::Lockable<RLock> {
  public:
   /// A new, unlocked lock in shared memory.
   RLock() : impl_(detail::OwnedLock::create(true)) {}
-  /// A view of lock state living inside another object's segment (Value's lock).
-  explicit RLock(detail::OwnedLock impl) noexcept : impl_(std::move(impl)) {}
 
   /// Re-enters at once when this thread holds it; else blocks until acquired (blocking = true) or tries once; true when acquired.
   bool acquire(bool blocking = true) { return impl_.acquire(blocking, std::nullopt); }
@@ -43,15 +41,15 @@ class RLock : public detail::Lockable<RLock> {
   /// True when the current holding was taken over from a holder that died.
   [[nodiscard]] bool previous_owner_died() const noexcept { return impl_.previous_owner_died(); }
 
-  [[nodiscard]] detail::OwnedLock& impl() noexcept { return impl_; }
-  [[nodiscard]] const detail::OwnedLock& impl() const noexcept { return impl_; }
-
   template <class Inspector>
   friend void inspect(Inspector& f, RLock& x) {
     detail::inspect_block(f, x.impl_.block());
   }
 
  private:
+  friend struct detail::LockAccess;  // Value, Array and Condition share the state
+  explicit RLock(detail::OwnedLock impl) noexcept : impl_(std::move(impl)) {}
+
   detail::OwnedLock impl_;
 };
 

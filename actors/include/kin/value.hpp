@@ -52,7 +52,7 @@ class Value {
   explicit Value(const T& init = T{}) {
     block_ = detail::SharedBlock::create(detail::payload_offset<T>() + sizeof(T), "kin.Value");
     detail::OwnedLock::init_state(block_.as<detail::OwnedLockState>());
-    lock_ = L{detail::OwnedLock{block_, std::is_same_v<L, RLock>}};
+    lock_ = detail::LockAccess::make<L>(detail::OwnedLock{block_, std::is_same_v<L, RLock>});
     std::memcpy(data(), &init, sizeof(T));
   }
 
@@ -88,14 +88,14 @@ class Value {
     if (external) f(x.lock_);
     if constexpr (Inspector::writes_state) {
       x.external_lock_ = external;
-      if (!external) x.lock_ = L{detail::OwnedLock{x.block_, std::is_same_v<L, RLock>}};
+      if (!external) x.lock_ = detail::LockAccess::make<L>(detail::OwnedLock{x.block_, std::is_same_v<L, RLock>});
     }
   }
 
  private:
   T* data() const noexcept { return reinterpret_cast<T*>(block_.data() + detail::payload_offset<T>()); }
   detail::SharedBlock block_;
-  mutable L lock_{detail::OwnedLock{}};
+  mutable L lock_ = detail::LockAccess::make<L>(detail::OwnedLock{});
   bool external_lock_ = false;
 };
 

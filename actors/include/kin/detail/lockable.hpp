@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <utility>
 
 namespace kin::detail {
 
@@ -27,6 +28,20 @@ class Lockable {
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
+};
+
+/// How Value, Array and Condition reach the shared state of a Lock or RLock, which stays out of
+/// those types' public API: Value and Array keep their lock inside their own segment, and a
+/// Condition built on a lock shares that lock's state.
+struct LockAccess {
+  template <class L, class Impl>
+  static L make(Impl impl) {
+    return L{std::move(impl)};
+  }
+  template <class L>
+  static const auto& impl(const L& lock) noexcept {
+    return lock.impl_;
+  }
 };
 
 }  // namespace kin::detail
