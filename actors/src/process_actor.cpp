@@ -19,6 +19,7 @@
 #include <kin/errors.hpp>
 #include <kin/message.hpp>
 
+#include "loop_scheduler.hpp"
 #include "process_actor_core.hpp"
 #include "process_globals.hpp"
 
@@ -46,6 +47,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -192,6 +194,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool write_pending() {
     return w_off_ < w_.size() || has_out_.load(std::memory_order_acquire);
   }
+  /// Messages posted and not yet taken for writing.
+  bool has_queued() const { return has_out_.load(std::memory_order_seq_cst); }
   /// Blocks in poll() on the socket, the wake-up fd and `extra` (-1: none) up to `timeout_ms`.
   /// Returns true when `extra` became readable.
   bool park(int extra, int timeout_ms);
@@ -933,14 +937,19 @@ int run_process_actor_child(ChannelFd fd, const ActorMaker& make) {
   }
   g_child_channel_fd = fd.fd;
   // Never destroyed: the process _exits when its actor is done (a CAF system in a child that
-  // returns through destructors is how forked CAF programs hang, G11).
-  auto* sys = new ActorSystem(ActorSystemOptions{.threads = 1, .policy = SchedulerPolicy::sharing});
+  // returns through destructors is how forked CAF programs hang, G11). Its scheduler has no
+  // thread: this thread reads the channel, runs the actors and their timers, and writes
+  // their replies — a message is handled where it was read, and the child starts no thread.
+  auto* sys = make_loop_actor_system(ActorSystemOptions{.threads = 1, .policy = SchedulerPolicy::sharing});
+  auto& loop = LoopScheduler::of(*sys);
   auto ch = std::make_shared<Channel>(*sys, unique_fd{fd.fd}, false);
+  loop.set_waker([c = ch.get()] {
+    if (c->parked_.load(std::memory_order_seq_cst)) c->wake();
+  });
 
   struct Life {
+    std::atomic<bool> actor_done{false};
     std::mutex mu;
-    std::condition_variable cv;
-    bool actor_done = false;
     std::optional<int> code;  // set by the exception handler (kin::exit or an exception)
     caf::error reason;
   };
@@ -963,70 +972,67 @@ int run_process_actor_child(ChannelFd fd, const ActorMaker& make) {
   main_actor->attach_functor([life](const caf::error& reason) {
     {
       std::lock_guard g{life->mu};
-      life->actor_done = true;
       life->reason = reason;
     }
-    life->cv.notify_all();
+    life->actor_done.store(true);
   });
   main_actor = nullptr;
 
-  // The I/O thread: reads and delivers, writes what the child's actors send.
-  std::atomic<bool> stop{false};
-  std::atomic<bool> flushed{false};
-  std::thread io([&] {
-    using clock = std::chrono::steady_clock;
-    auto last_work = clock::now();
-    try {
-      while (!ch->eof()) {
-        if (ch->pump()) last_work = clock::now();
-        if (stop.load()) {
-          if (!ch->write_pending()) break;
-        }
-        if (clock::now() - last_work < spin_window()) {
-          ::sched_yield();
-          continue;
-        }
-        ch->parked_.store(true, std::memory_order_seq_cst);
-        if (ch->write_pending() || stop.load()) {
-          ch->parked_.store(false);
-          if (!ch->write_pending()) break;
-          ch->park(-1, 10);  // waiting for POLLOUT while the parent reads
-          continue;
-        }
-        ch->park(-1, -1);
-        ch->parked_.store(false, std::memory_order_relaxed);
+  using clock = std::chrono::steady_clock;
+  auto last_work = clock::now();
+  try {
+    while (!life->actor_done.load() && !ch->eof()) {
+      bool did = ch->pump();  // writes what is queued, reads and delivers into mailboxes
+      did |= loop.fire_timers();
+      did |= loop.run_jobs();  // the actors handle it here; their replies are queued
+      if (did) {
         last_work = clock::now();
+        continue;
       }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "kin process actor %s: %s\n", name.c_str(), e.what());
+      if (clock::now() - last_work < spin_window()) {
+        ::sched_yield();
+        continue;
+      }
+      ch->parked_.store(true, std::memory_order_seq_cst);
+      if (loop.has_jobs() || ch->has_queued()) {
+        ch->parked_.store(false);
+        continue;
+      }
+      int timeout = -1;
+      if (auto t = loop.next_timer()) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(*t - clock::now()).count();
+        timeout = static_cast<int>(std::clamp<long long>(left, 0, 1 << 30));
+      }
+      ch->park(-1, timeout);  // POLLOUT too while a write waits for the parent to read
+      ch->parked_.store(false, std::memory_order_relaxed);
+      last_work = clock::now();
     }
-    flushed = true;
-    {
-      std::lock_guard g{life->mu};
-    }
-    life->cv.notify_all();
-  });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kin process actor %s: %s\n", name.c_str(), e.what());
+  }
 
   int code = 0;
-  {
-    std::unique_lock lk{life->mu};
-    life->cv.wait(lk, [&] { return life->actor_done || flushed.load(); });
-    if (life->actor_done) code = life->code.value_or(life->reason ? 1 : 0);
-    if (life->actor_done && !life->code && life->reason) {
+  if (life->actor_done.load()) {
+    std::lock_guard g{life->mu};
+    code = life->code.value_or(life->reason ? 1 : 0);
+    if (!life->code && life->reason) {
       flush_std_streams();
       std::fprintf(stderr, "Process %s: actor ended: %s\n", name.c_str(), describe(life->reason).c_str());
     }
   }
   // Let the last replies out (bounded: a parent that stopped reading is not waited for).
-  stop = true;
-  ch->wake();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (!flushed.load() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (flushed.load()) {
-    io.join();
-  } else {
-    io.detach();
+  auto deadline = clock::now() + std::chrono::seconds(2);
+  try {
+    while (!ch->eof() && clock::now() < deadline) {
+      ch->pump();
+      loop.run_jobs();
+      if (!ch->write_pending() && !loop.has_jobs()) break;
+      ch->parked_.store(true, std::memory_order_seq_cst);
+      if (!loop.has_jobs() && !ch->has_queued()) ch->park(-1, 10);
+      ch->parked_.store(false, std::memory_order_relaxed);
+    }
+  } catch (const std::exception&) {
+    // A bad frame from the parent while the child ends: it ends anyway.
   }
   return code;
 }
