@@ -192,6 +192,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool pump();
   bool eof() const noexcept { return eof_; }
   bool write_pending() {
+    std::lock_guard w{write_mu_};
     return w_off_ < w_.size() || has_out_.load(std::memory_order_acquire);
   }
   /// Messages posted and not yet taken for writing.
@@ -251,7 +252,11 @@ class Channel : public std::enable_shared_from_this<Channel> {
     caf::strong_actor_ptr dest, sender;
   };
   void dispatch(std::span<const std::byte> payload, DispatchCache& c, std::vector<unique_fd>& fds);
-  bool flush();
+  bool flush() {
+    std::lock_guard w{write_mu_};
+    return flush_locked();
+  }
+  bool flush_locked();
 
   caf::actor_system& sys_;
   unique_fd sock_;
@@ -279,7 +284,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::atomic<bool> parked_{false};
 
  private:
-  Bytes w_;  // being written (I/O thread)
+  // Whoever writes holds write_mu_: the I/O thread, or a thread that posted a request and
+  // writes it at once (post) rather than waiting for the I/O thread to take it.
+  std::mutex write_mu_;
+  Bytes w_;  // being written
   std::size_t w_off_ = 0;
   std::vector<FdFrame> w_fds_;  // out_fds_ of the bytes in w_
   std::size_t w_fd_next_ = 0;
@@ -453,6 +461,14 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
   }
   has_out_.store(true, std::memory_order_seq_cst);
   g.unlock();
+  // Someone waits for the answer: write the request now, from this thread, instead of
+  // handing it to the I/O thread (a thread hop, or a wake-up when it sleeps). The I/O thread
+  // is still woken: it reads the reply, and waking it now overlaps the child's work.
+  // One-way traffic stays with the I/O thread, which writes it in batches.
+  if (parent_ && mid.is_request()) {
+    std::unique_lock w{write_mu_, std::try_to_lock};
+    if (w.owns_lock()) flush_locked();
+  }
   if (parked_.load(std::memory_order_seq_cst)) wake();
   return caf::error{};
 }
@@ -566,7 +582,7 @@ void Channel::dispatch(std::span<const std::byte> payload, DispatchCache& c, std
   target->enqueue(std::move(elem), nullptr);
 }
 
-bool Channel::flush() {
+bool Channel::flush_locked() {
   bool did = false;
   for (;;) {
     if (w_off_ == w_.size()) {
@@ -684,7 +700,10 @@ bool Channel::park(int extra, int timeout_ms) {
   pollfd fds[3];
   nfds_t n = 0;
   short sock_events = eof_ ? 0 : POLLIN;
-  if (w_off_ < w_.size() && !write_closed_) sock_events |= POLLOUT;
+  {
+    std::lock_guard w{write_mu_};
+    if (w_off_ < w_.size() && !write_closed_) sock_events |= POLLOUT;
+  }
   fds[n++] = pollfd{sock_.get(), sock_events, 0};
   fds[n++] = pollfd{wake_.get(), POLLIN, 0};
   if (extra >= 0) fds[n++] = pollfd{extra, POLLIN, 0};
