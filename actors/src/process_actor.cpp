@@ -30,6 +30,7 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/make_actor.hpp>
@@ -74,6 +75,15 @@ std::chrono::microseconds spin_window() {
   static const std::chrono::microseconds w = [] {
     const char* e = std::getenv("KIN_ACTOR_SPIN_US");
     return std::chrono::microseconds(e != nullptr ? std::atol(e) : 200);
+  }();
+  return w;
+}
+// How long a blocking requester reads the channel itself for its reply (Channel::await_reply)
+// before it leaves the reading to the I/O thread. KIN_ACTOR_REPLY_SPIN_US overrides (0 = never).
+std::chrono::microseconds reply_spin() {
+  static const std::chrono::microseconds w = [] {
+    const char* e = std::getenv("KIN_ACTOR_REPLY_SPIN_US");
+    return std::chrono::microseconds(e != nullptr ? std::atol(e) : 100);
   }();
   return w;
 }
@@ -190,7 +200,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   /// Non-blocking: writes what is queued, reads what arrived and delivers it. True when it
   /// did anything. Sets eof() when the peer closed; throws ProtocolError for bad input.
   bool pump();
-  bool eof() const noexcept { return eof_; }
+  bool eof() const noexcept { return eof_.load(); }
+  /// For a blocking requester (a scoped_actor) whose request was just written: reads the
+  /// channel in the calling thread until the reply has been delivered to its mailbox, for at
+  /// most reply_spin(). The reply then costs no hop through the I/O thread and no wake-up of
+  /// the requester, which finds it in its mailbox when it calls receive.
+  void await_reply(caf::actor_control_block* requester, caf::message_id mid);
   bool write_pending() {
     std::lock_guard w{write_mu_};
     return w_off_ < w_.size() || has_out_.load(std::memory_order_acquire);
@@ -257,6 +272,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     return flush_locked();
   }
   bool flush_locked();
+  bool read_locked();
 
   caf::actor_system& sys_;
   unique_fd sock_;
@@ -267,7 +283,14 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::vector<Entry> table_;
   std::unordered_map<caf::actor_control_block*, std::uint32_t> by_ctrl_;
   std::unordered_map<std::uint32_t, caf::weak_actor_ptr> remotes_;
-  std::map<std::pair<caf::actor_control_block*, std::uint64_t>, caf::weak_actor_ptr> pending_;
+  // Requests in flight, by (requester, request id without the priority bits — a response's
+  // request_id() drops them) -> the requester and the request's full id.
+  struct Pending {
+    caf::weak_actor_ptr requester;
+    caf::message_id mid;
+  };
+  using PendingKey = std::pair<caf::actor_control_block*, std::uint64_t>;
+  std::map<PendingKey, Pending> pending_;
   Bytes out_;
   // Frames in out_ that carry fds, in order: where each begins and ends in out_.
   struct FdFrame {
@@ -296,7 +319,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::size_t in_len_ = 0;
   std::uint64_t in_base_ = 0;  // the stream offset of in_[0]
   ReceivedFds in_fds_;
-  bool eof_ = false;
+  std::atomic<bool> eof_{false};
+  // Whoever reads holds read_mu_ (the I/O thread, or a requester in await_reply); a bad frame
+  // read by a requester is left here for the I/O thread, which ends the child for it.
+  std::mutex read_mu_;
+  std::atomic<bool> read_failed_{false};
+  std::string read_failure_;
 };
 
 class ParentCore;
@@ -454,7 +482,8 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
     std::memcpy(out_.data() + start, &l32, 4);
     if (!fds.empty()) out_fds_.push_back(FdFrame{start, out_.size(), std::move(fds)});
     if (parent_ && mid.is_request() && sender)
-      pending_.emplace(std::make_pair(sender.get(), mid.integer_value()), caf::actor_cast<caf::weak_actor_ptr>(sender));
+      pending_.emplace(PendingKey{sender.get(), mid.request_id().integer_value()},
+                       Pending{caf::actor_cast<caf::weak_actor_ptr>(sender), mid});
   } catch (const std::exception& e) {
     out_.resize(start);
     return cannot_travel(e.what());
@@ -466,8 +495,17 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
   // is still woken: it reads the reply, and waking it now overlaps the child's work.
   // One-way traffic stays with the I/O thread, which writes it in batches.
   if (parent_ && mid.is_request()) {
-    std::unique_lock w{write_mu_, std::try_to_lock};
-    if (w.owns_lock()) flush_locked();
+    {
+      std::unique_lock w{write_mu_, std::try_to_lock};
+      if (w.owns_lock()) flush_locked();
+    }
+    // A blocking requester waits for the answer next: read it here (bounded spin) rather
+    // than wake the I/O thread to read it and then wake the requester.
+    if (sender && reply_spin().count() > 0 &&
+        dynamic_cast<caf::blocking_actor*>(caf::actor_cast<caf::abstract_actor*>(sender)) != nullptr) {
+      await_reply(sender.get(), mid);
+      return caf::error{};
+    }
   }
   if (parked_.load(std::memory_order_seq_cst)) wake();
   return caf::error{};
@@ -560,7 +598,7 @@ void Channel::dispatch(std::span<const std::byte> payload, DispatchCache& c, std
   auto& target = c.dest;
   if (parent_ && mid.is_response()) {
     std::lock_guard g{mu_};
-    if (target) pending_.erase(std::make_pair(target.get(), mid.request_id().integer_value()));
+    if (target) pending_.erase(PendingKey{target.get(), mid.request_id().integer_value()});
   }
   auto n = r.get<std::uint16_t>();
   caf::mailbox_element_ptr elem;
@@ -635,7 +673,47 @@ bool Channel::flush_locked() {
 
 bool Channel::pump() {
   bool did = flush();
+  if (read_failed_.load(std::memory_order_acquire)) {
+    std::lock_guard r{read_mu_};
+    throw ProtocolError(read_failure_);
+  }
   if (eof_) return did;
+  std::unique_lock r{read_mu_, std::try_to_lock};
+  if (!r.owns_lock()) return did;  // a requester reads its reply itself (await_reply)
+  return read_locked() || did;
+}
+
+void Channel::await_reply(caf::actor_control_block* requester, caf::message_id mid) {
+  const PendingKey key{requester, mid.request_id().integer_value()};
+  const auto until = std::chrono::steady_clock::now() + reply_spin();
+  for (;;) {
+    {
+      std::unique_lock r{read_mu_, std::try_to_lock};
+      if (r.owns_lock() && !eof_ && !read_failed_.load(std::memory_order_relaxed)) {
+        try {
+          read_locked();
+        } catch (const std::exception& e) {
+          // The I/O thread owns the child's fate: it ends it for the bad frame.
+          read_failure_ = e.what();
+          read_failed_.store(true, std::memory_order_release);
+          r.unlock();
+          wake();
+          return;
+        }
+      }
+    }
+    {
+      std::lock_guard g{mu_};
+      if (pending_.find(key) == pending_.end()) return;  // answered (or failed)
+    }
+    if (eof_ || std::chrono::steady_clock::now() >= until) break;
+    ::sched_yield();
+  }
+  if (parked_.load(std::memory_order_seq_cst)) wake();
+}
+
+bool Channel::read_locked() {
+  bool did = false;
   for (int rounds = 0; rounds < 4; ++rounds) {
     if (in_len_ == in_.size()) in_.resize(in_.size() * 2);
     std::vector<unique_fd> got;
@@ -699,7 +777,7 @@ bool Channel::pump() {
 bool Channel::park(int extra, int timeout_ms) {
   pollfd fds[3];
   nfds_t n = 0;
-  short sock_events = eof_ ? 0 : POLLIN;
+  short sock_events = eof_.load() ? 0 : POLLIN;
   {
     std::lock_guard w{write_mu_};
     if (w_off_ < w_.size() && !write_closed_) sock_events |= POLLOUT;
@@ -716,15 +794,15 @@ bool Channel::park(int extra, int timeout_ms) {
 }
 
 void Channel::fail_pending(const caf::error& reason) {
-  std::map<std::pair<caf::actor_control_block*, std::uint64_t>, caf::weak_actor_ptr> p;
+  std::map<PendingKey, Pending> p;
   {
     std::lock_guard g{mu_};
     p.swap(pending_);
   }
   auto err = reason ? reason : caf::make_error(caf::sec::request_receiver_down);
-  for (auto& [key, w] : p)
-    if (auto s = caf::actor_cast<caf::strong_actor_ptr>(w))
-      s->enqueue(caf::make_mailbox_element(nullptr, caf::message_id{key.second}.response_id(), {}, err), nullptr);
+  for (auto& [key, req] : p)
+    if (auto s = caf::actor_cast<caf::strong_actor_ptr>(req.requester))
+      s->enqueue(caf::make_mailbox_element(nullptr, req.mid.response_id(), {}, err), nullptr);
 }
 
 // -- the parent's side ----------------------------------------------------------
@@ -820,7 +898,8 @@ void ParentCore::run() {
       timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(kill_at - now).count()) + 1;
     dead = ch_->park(pidfd, timeout);
     ch_->parked_.store(false, std::memory_order_relaxed);
-    last_work = clock::now();
+    // No spin window for a wake-up alone: a reply that a requester read itself wakes this
+    // thread too, and it should not spin for nothing then. Work found by the next pump does.
   }
   // The process has ended (or is being killed for a bad frame): take what it wrote before,
   // then its exit status.
