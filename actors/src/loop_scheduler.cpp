@@ -1,8 +1,14 @@
 #include "loop_scheduler.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scheduled_actor.hpp>
+#include <caf/type_id.hpp>
 
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <unordered_map>
 #include <utility>
 
 namespace kin::detail {
@@ -136,7 +142,46 @@ bool LoopScheduler::fire_timers() { return clock_.fire(); }
 
 std::optional<LoopScheduler::time_point> LoopScheduler::next_timer() { return clock_.next(); }
 
-void LoopScheduler::start() { abstract_coordinator::start(); }
+namespace {
+
+// CAF's printer (what caf::aout writes to) is a detached blocking actor: a thread of its own.
+// This one speaks the same protocol as an event-based actor on the loop: text is buffered per
+// actor and written to stdout a line at a time, and the rest on flush or when the actor is gone.
+caf::behavior loop_printer(caf::event_based_actor* self) {
+  auto bufs = std::make_shared<std::unordered_map<caf::actor_id, std::string>>();
+  auto out = [](std::string& b, bool all) {
+    auto end = all ? b.size() : (b.rfind('\n') == std::string::npos ? 0 : b.rfind('\n') + 1);
+    if (end == 0) return;
+    std::fwrite(b.data(), 1, end, stdout);
+    std::fflush(stdout);
+    b.erase(0, end);
+  };
+  self->set_default_handler(caf::drop);
+  return {
+      [=](caf::add_atom, caf::actor_id aid, std::string& text) {
+        if (text.empty()) return;
+        auto& b = (*bufs)[aid];
+        b += text;
+        out(b, false);
+      },
+      [=](caf::flush_atom, caf::actor_id aid) {
+        if (auto it = bufs->find(aid); it != bufs->end()) out(it->second, true);
+      },
+      [=](caf::delete_atom, caf::actor_id aid) {
+        if (auto it = bufs->find(aid); it != bufs->end()) {
+          out(it->second, true);
+          bufs->erase(it);
+        }
+      },
+  };
+}
+
+}  // namespace
+
+void LoopScheduler::start() {
+  // Not abstract_coordinator::start(): it spawns CAF's printer on a thread of its own.
+  utility_actors_[printer_id] = system().spawn<caf::hidden>(loop_printer);
+}
 
 void LoopScheduler::stop() {
   // Only reached when the system is destroyed in a program that runs the loop itself (a
