@@ -455,6 +455,7 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
   std::unique_lock g{mu_};
   if (closed_) return caf::make_error(caf::sec::request_receiver_down);
   auto start = out_.size();
+  bool lone_request = false;  // the only request in flight on this channel
   try {
     std::uint32_t sslot = kNoSlot;
     if (sender) {
@@ -481,9 +482,11 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
     auto l32 = static_cast<std::uint32_t>(len);
     std::memcpy(out_.data() + start, &l32, 4);
     if (!fds.empty()) out_fds_.push_back(FdFrame{start, out_.size(), std::move(fds)});
-    if (parent_ && mid.is_request() && sender)
+    if (parent_ && mid.is_request() && sender) {
       pending_.emplace(PendingKey{sender.get(), mid.request_id().integer_value()},
                        Pending{caf::actor_cast<caf::weak_actor_ptr>(sender), mid});
+      lone_request = pending_.size() == 1;
+    }
   } catch (const std::exception& e) {
     out_.resize(start);
     return cannot_travel(e.what());
@@ -500,8 +503,9 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
       if (w.owns_lock()) flush_locked();
     }
     // A blocking requester waits for the answer next: read it here (bounded spin) rather
-    // than wake the I/O thread to read it and then wake the requester.
-    if (sender && reply_spin().count() > 0 &&
+    // than wake the I/O thread to read it and then wake the requester. Not with other
+    // requests in flight (a window of them): each would wait for its own reply in turn.
+    if (lone_request && reply_spin().count() > 0 &&
         dynamic_cast<caf::blocking_actor*>(caf::actor_cast<caf::abstract_actor*>(sender)) != nullptr) {
       await_reply(sender.get(), mid);
       return caf::error{};
