@@ -184,9 +184,9 @@ void LoopScheduler::start() {
 }
 
 void LoopScheduler::stop() {
-  // Only reached when the system is destroyed in a program that runs the loop itself (a
-  // child _exits instead): the queued actors are cleaned up, not resumed.
-  stop_actors();
+  // A child never gets here (it _exits). Were the system destroyed, nothing would run the
+  // loop any more: CAF's stop_actors() would wait forever for the printer to go down, so the
+  // queued actors are only cleaned up, not resumed.
   std::deque<caf::resumable*> left;
   {
     std::lock_guard g{mu_};
