@@ -1,5 +1,11 @@
 // Process actors: the channel between a proxy actor in the parent and the child's actor
-// system, its wire format, the proxy, and both ends' I/O threads.
+// system, its wire format, the proxy, the parent's I/O thread and the child's one loop.
+//
+// Threads: in the parent, one I/O thread per channel writes one-way traffic in batches, reads
+// the child's frames and watches its pidfd; a request is written by the thread that posts it,
+// and a blocking requester reads its own reply for a moment (Channel::await_reply) before it
+// leaves that to the I/O thread. In the child, one thread does everything: it reads, runs the
+// actors on a thread-less CAF scheduler (loop_scheduler.hpp) and writes their replies.
 //
 // Wire: frames as in runtime/framing.hpp ([u32 length][payload]), many per write and per read.
 // A payload is one message:
