@@ -121,18 +121,23 @@ bool LoopScheduler::has_jobs() { return has_jobs_.load(std::memory_order_seq_cst
 
 bool LoopScheduler::run_jobs() {
   if (!has_jobs()) return false;
-  std::deque<caf::resumable*> batch;
-  {
-    std::lock_guard g{mu_};
-    batch.swap(jobs_);
-    has_jobs_.store(false, std::memory_order_release);
-  }
-  for (auto* job : batch) {
-    switch (job->resume(&unit_, max_throughput_)) {
-      case caf::resumable::resume_later: push(job, false); break;
-      case caf::resumable::done:
-      case caf::resumable::awaiting_message: caf::intrusive_ptr_release(job); break;
-      case caf::resumable::shutdown_execution_unit: break;
+  // Also the actors that this round's actors woke (a few rounds, so an actor that keeps
+  // messaging itself cannot starve the channel): what a message causes in the child — aout's
+  // printer, a helper actor — is done before the loop writes the replies that followed it.
+  for (int round = 0; round < 8 && has_jobs(); ++round) {
+    std::deque<caf::resumable*> batch;
+    {
+      std::lock_guard g{mu_};
+      batch.swap(jobs_);
+      has_jobs_.store(false, std::memory_order_release);
+    }
+    for (auto* job : batch) {
+      switch (job->resume(&unit_, max_throughput_)) {
+        case caf::resumable::resume_later: push(job, false); break;
+        case caf::resumable::done:
+        case caf::resumable::awaiting_message: caf::intrusive_ptr_release(job); break;
+        case caf::resumable::shutdown_execution_unit: break;
+      }
     }
   }
   return true;

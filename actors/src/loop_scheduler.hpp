@@ -43,8 +43,8 @@ class LoopScheduler final : public caf::scheduler::abstract_coordinator {
   /// otherwise: it runs on every enqueue).
   void set_waker(std::function<void()> w);
 
-  /// Resumes the queued actors, each once (an actor with more mail goes to the back). True
-  /// when it ran any. The loop's thread only.
+  /// Resumes the queued actors, then those they woke, for up to 8 rounds. True when it ran
+  /// any. The loop's thread only.
   bool run_jobs();
   /// Delivers the timeouts and delayed messages that are due. True when any was.
   bool fire_timers();
