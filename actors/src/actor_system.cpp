@@ -81,8 +81,11 @@ struct ActorSystemBase::Watchdog {
   std::thread thread;
 };
 
-ActorSystemBase::ActorSystemBase(const ActorSystemOptions& options) : options_(options) {
+ActorSystemBase::ActorSystemBase(const ActorSystemOptions& options, caf::actor_system_config::module_factory scheduler)
+    : options_(options) {
   if (options_.threads == 0) options_.threads = 1;
+  // A scheduler module loaded here replaces the policy's coordinator (CAF keeps a loaded one).
+  if (scheduler) config_.module_factories.push_back(std::move(scheduler));
   // Set in code only: no parse(), so no caf-application.ini and no --caf options (G1).
   config_.set("scheduler.policy", options_.policy == SchedulerPolicy::sharing ? caf::atom("sharing") : caf::atom("stealing"));
   config_.set("scheduler.max-threads", options_.threads);
@@ -143,6 +146,11 @@ void adopt_process_actor(ActorSystem& sys, std::shared_ptr<ProcessActorCore> cor
 
 ActorSystem::ActorSystem(ActorSystemOptions options)
     : detail::ActorSystemBase(options), caf::actor_system(config_), processes_(std::make_unique<detail::ProcessActorList>()) {}
+
+ActorSystem::ActorSystem(ActorSystemOptions options, caf::actor_system_config::module_factory scheduler)
+    : detail::ActorSystemBase(options, std::move(scheduler)),
+      caf::actor_system(config_),
+      processes_(std::make_unique<detail::ProcessActorList>()) {}
 
 std::size_t ActorSystem::running_process_actors() const {
   std::lock_guard g{processes_->mu};

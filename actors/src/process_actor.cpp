@@ -1,5 +1,11 @@
 // Process actors: the channel between a proxy actor in the parent and the child's actor
-// system, its wire format, the proxy, and both ends' I/O threads.
+// system, its wire format, the proxy, the parent's I/O thread and the child's one loop.
+//
+// Threads: in the parent, one I/O thread per channel writes one-way traffic in batches, reads
+// the child's frames and watches its pidfd; a request is written by the thread that posts it,
+// and a blocking requester reads its own reply for a moment (Channel::await_reply) before it
+// leaves that to the I/O thread. In the child, one thread does everything: it reads, runs the
+// actors on a thread-less CAF scheduler (loop_scheduler.hpp) and writes their replies.
 //
 // Wire: frames as in runtime/framing.hpp ([u32 length][payload]), many per write and per read.
 // A payload is one message:
@@ -19,6 +25,7 @@
 #include <kin/errors.hpp>
 #include <kin/message.hpp>
 
+#include "loop_scheduler.hpp"
 #include "process_actor_core.hpp"
 #include "process_globals.hpp"
 
@@ -29,6 +36,7 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/make_actor.hpp>
@@ -46,6 +54,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -72,6 +81,15 @@ std::chrono::microseconds spin_window() {
   static const std::chrono::microseconds w = [] {
     const char* e = std::getenv("KIN_ACTOR_SPIN_US");
     return std::chrono::microseconds(e != nullptr ? std::atol(e) : 200);
+  }();
+  return w;
+}
+// How long a blocking requester reads the channel itself for its reply (Channel::await_reply)
+// before it leaves the reading to the I/O thread. KIN_ACTOR_REPLY_SPIN_US overrides (0 = never).
+std::chrono::microseconds reply_spin() {
+  static const std::chrono::microseconds w = [] {
+    const char* e = std::getenv("KIN_ACTOR_REPLY_SPIN_US");
+    return std::chrono::microseconds(e != nullptr ? std::atol(e) : 100);
   }();
   return w;
 }
@@ -145,8 +163,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
     wake_ = unique_fd{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
     if (!wake_) throw_errno("eventfd");
     // Small at first, doubled by pump() whenever a read fills it: a 1 MiB buffer zeroed per
-    // channel cost both sides 256 page faults per spawn (~1 ms of kin.actor.spawn here).
-    in_.resize(std::size_t{64} << 10);
+    // channel cost both sides 256 page faults per spawn (~1 ms of kin.actor.spawn here);
+    // 16 KiB rather than 64 took another ~0.2 ms off the median spawn in interleaved runs.
+    in_.resize(std::size_t{16} << 10);
   }
 
   caf::actor_system& system() noexcept { return sys_; }
@@ -188,10 +207,18 @@ class Channel : public std::enable_shared_from_this<Channel> {
   /// Non-blocking: writes what is queued, reads what arrived and delivers it. True when it
   /// did anything. Sets eof() when the peer closed; throws ProtocolError for bad input.
   bool pump();
-  bool eof() const noexcept { return eof_; }
+  bool eof() const noexcept { return eof_.load(); }
+  /// For a blocking requester (a scoped_actor) whose request was just written: reads the
+  /// channel in the calling thread until the reply has been delivered to its mailbox, for at
+  /// most reply_spin(). The reply then costs no hop through the I/O thread and no wake-up of
+  /// the requester, which finds it in its mailbox when it calls receive.
+  void await_reply(caf::actor_control_block* requester, caf::message_id mid);
   bool write_pending() {
+    std::lock_guard w{write_mu_};
     return w_off_ < w_.size() || has_out_.load(std::memory_order_acquire);
   }
+  /// Messages posted and not yet taken for writing.
+  bool has_queued() const { return has_out_.load(std::memory_order_seq_cst); }
   /// Blocks in poll() on the socket, the wake-up fd and `extra` (-1: none) up to `timeout_ms`.
   /// Returns true when `extra` became readable.
   bool park(int extra, int timeout_ms);
@@ -247,7 +274,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
     caf::strong_actor_ptr dest, sender;
   };
   void dispatch(std::span<const std::byte> payload, DispatchCache& c, std::vector<unique_fd>& fds);
-  bool flush();
+  bool flush() {
+    std::lock_guard w{write_mu_};
+    return flush_locked();
+  }
+  bool flush_locked();
+  bool read_locked();
 
   caf::actor_system& sys_;
   unique_fd sock_;
@@ -258,7 +290,14 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::vector<Entry> table_;
   std::unordered_map<caf::actor_control_block*, std::uint32_t> by_ctrl_;
   std::unordered_map<std::uint32_t, caf::weak_actor_ptr> remotes_;
-  std::map<std::pair<caf::actor_control_block*, std::uint64_t>, caf::weak_actor_ptr> pending_;
+  // Requests in flight, by (requester, request id without the priority bits — a response's
+  // request_id() drops them) -> the requester and the request's full id.
+  struct Pending {
+    caf::weak_actor_ptr requester;
+    caf::message_id mid;
+  };
+  using PendingKey = std::pair<caf::actor_control_block*, std::uint64_t>;
+  std::map<PendingKey, Pending> pending_;
   Bytes out_;
   // Frames in out_ that carry fds, in order: where each begins and ends in out_.
   struct FdFrame {
@@ -275,7 +314,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::atomic<bool> parked_{false};
 
  private:
-  Bytes w_;  // being written (I/O thread)
+  // Whoever writes holds write_mu_: the I/O thread, or a thread that posted a request and
+  // writes it at once (post) rather than waiting for the I/O thread to take it.
+  std::mutex write_mu_;
+  Bytes w_;  // being written
   std::size_t w_off_ = 0;
   std::vector<FdFrame> w_fds_;  // out_fds_ of the bytes in w_
   std::size_t w_fd_next_ = 0;
@@ -284,7 +326,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::size_t in_len_ = 0;
   std::uint64_t in_base_ = 0;  // the stream offset of in_[0]
   ReceivedFds in_fds_;
-  bool eof_ = false;
+  std::atomic<bool> eof_{false};
+  // Whoever reads holds read_mu_ (the I/O thread, or a requester in await_reply); a bad frame
+  // read by a requester is left here for the I/O thread, which ends the child for it.
+  std::mutex read_mu_;
+  std::atomic<bool> read_failed_{false};
+  std::string read_failure_;
 };
 
 class ParentCore;
@@ -415,6 +462,7 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
   std::unique_lock g{mu_};
   if (closed_) return caf::make_error(caf::sec::request_receiver_down);
   auto start = out_.size();
+  bool lone_request = false;  // the only request in flight on this channel
   try {
     std::uint32_t sslot = kNoSlot;
     if (sender) {
@@ -441,14 +489,35 @@ caf::error Channel::post(std::uint32_t dest, const RemoteRef* via, const caf::st
     auto l32 = static_cast<std::uint32_t>(len);
     std::memcpy(out_.data() + start, &l32, 4);
     if (!fds.empty()) out_fds_.push_back(FdFrame{start, out_.size(), std::move(fds)});
-    if (parent_ && mid.is_request() && sender)
-      pending_.emplace(std::make_pair(sender.get(), mid.integer_value()), caf::actor_cast<caf::weak_actor_ptr>(sender));
+    if (parent_ && mid.is_request() && sender) {
+      pending_.emplace(PendingKey{sender.get(), mid.request_id().integer_value()},
+                       Pending{caf::actor_cast<caf::weak_actor_ptr>(sender), mid});
+      lone_request = pending_.size() == 1;
+    }
   } catch (const std::exception& e) {
     out_.resize(start);
     return cannot_travel(e.what());
   }
   has_out_.store(true, std::memory_order_seq_cst);
   g.unlock();
+  // Someone waits for the answer: write the request now, from this thread, instead of
+  // handing it to the I/O thread (a thread hop, or a wake-up when it sleeps). The I/O thread
+  // is still woken: it reads the reply, and waking it now overlaps the child's work.
+  // One-way traffic stays with the I/O thread, which writes it in batches.
+  if (parent_ && mid.is_request()) {
+    {
+      std::unique_lock w{write_mu_, std::try_to_lock};
+      if (w.owns_lock()) flush_locked();
+    }
+    // A blocking requester waits for the answer next: read it here (bounded spin) rather
+    // than wake the I/O thread to read it and then wake the requester. Not with other
+    // requests in flight (a window of them): each would wait for its own reply in turn.
+    if (lone_request && reply_spin().count() > 0 &&
+        dynamic_cast<caf::blocking_actor*>(caf::actor_cast<caf::abstract_actor*>(sender)) != nullptr) {
+      await_reply(sender.get(), mid);
+      return caf::error{};
+    }
+  }
   if (parked_.load(std::memory_order_seq_cst)) wake();
   return caf::error{};
 }
@@ -540,7 +609,7 @@ void Channel::dispatch(std::span<const std::byte> payload, DispatchCache& c, std
   auto& target = c.dest;
   if (parent_ && mid.is_response()) {
     std::lock_guard g{mu_};
-    if (target) pending_.erase(std::make_pair(target.get(), mid.request_id().integer_value()));
+    if (target) pending_.erase(PendingKey{target.get(), mid.request_id().integer_value()});
   }
   auto n = r.get<std::uint16_t>();
   caf::mailbox_element_ptr elem;
@@ -562,7 +631,7 @@ void Channel::dispatch(std::span<const std::byte> payload, DispatchCache& c, std
   target->enqueue(std::move(elem), nullptr);
 }
 
-bool Channel::flush() {
+bool Channel::flush_locked() {
   bool did = false;
   for (;;) {
     if (w_off_ == w_.size()) {
@@ -615,7 +684,47 @@ bool Channel::flush() {
 
 bool Channel::pump() {
   bool did = flush();
+  if (read_failed_.load(std::memory_order_acquire)) {
+    std::lock_guard r{read_mu_};
+    throw ProtocolError(read_failure_);
+  }
   if (eof_) return did;
+  std::unique_lock r{read_mu_, std::try_to_lock};
+  if (!r.owns_lock()) return did;  // a requester reads its reply itself (await_reply)
+  return read_locked() || did;
+}
+
+void Channel::await_reply(caf::actor_control_block* requester, caf::message_id mid) {
+  const PendingKey key{requester, mid.request_id().integer_value()};
+  const auto until = std::chrono::steady_clock::now() + reply_spin();
+  for (;;) {
+    {
+      std::unique_lock r{read_mu_, std::try_to_lock};
+      if (r.owns_lock() && !eof_ && !read_failed_.load(std::memory_order_relaxed)) {
+        try {
+          read_locked();
+        } catch (const std::exception& e) {
+          // The I/O thread owns the child's fate: it ends it for the bad frame.
+          read_failure_ = e.what();
+          read_failed_.store(true, std::memory_order_release);
+          r.unlock();
+          wake();
+          return;
+        }
+      }
+    }
+    {
+      std::lock_guard g{mu_};
+      if (pending_.find(key) == pending_.end()) return;  // answered (or failed)
+    }
+    if (eof_ || std::chrono::steady_clock::now() >= until) break;
+    ::sched_yield();
+  }
+  if (parked_.load(std::memory_order_seq_cst)) wake();
+}
+
+bool Channel::read_locked() {
+  bool did = false;
   for (int rounds = 0; rounds < 4; ++rounds) {
     if (in_len_ == in_.size()) in_.resize(in_.size() * 2);
     std::vector<unique_fd> got;
@@ -679,8 +788,11 @@ bool Channel::pump() {
 bool Channel::park(int extra, int timeout_ms) {
   pollfd fds[3];
   nfds_t n = 0;
-  short sock_events = eof_ ? 0 : POLLIN;
-  if (w_off_ < w_.size() && !write_closed_) sock_events |= POLLOUT;
+  short sock_events = eof_.load() ? 0 : POLLIN;
+  {
+    std::lock_guard w{write_mu_};
+    if (w_off_ < w_.size() && !write_closed_) sock_events |= POLLOUT;
+  }
   fds[n++] = pollfd{sock_.get(), sock_events, 0};
   fds[n++] = pollfd{wake_.get(), POLLIN, 0};
   if (extra >= 0) fds[n++] = pollfd{extra, POLLIN, 0};
@@ -693,15 +805,15 @@ bool Channel::park(int extra, int timeout_ms) {
 }
 
 void Channel::fail_pending(const caf::error& reason) {
-  std::map<std::pair<caf::actor_control_block*, std::uint64_t>, caf::weak_actor_ptr> p;
+  std::map<PendingKey, Pending> p;
   {
     std::lock_guard g{mu_};
     p.swap(pending_);
   }
   auto err = reason ? reason : caf::make_error(caf::sec::request_receiver_down);
-  for (auto& [key, w] : p)
-    if (auto s = caf::actor_cast<caf::strong_actor_ptr>(w))
-      s->enqueue(caf::make_mailbox_element(nullptr, caf::message_id{key.second}.response_id(), {}, err), nullptr);
+  for (auto& [key, req] : p)
+    if (auto s = caf::actor_cast<caf::strong_actor_ptr>(req.requester))
+      s->enqueue(caf::make_mailbox_element(nullptr, req.mid.response_id(), {}, err), nullptr);
 }
 
 // -- the parent's side ----------------------------------------------------------
@@ -797,7 +909,8 @@ void ParentCore::run() {
       timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(kill_at - now).count()) + 1;
     dead = ch_->park(pidfd, timeout);
     ch_->parked_.store(false, std::memory_order_relaxed);
-    last_work = clock::now();
+    // No spin window for a wake-up alone: a reply that a requester read itself wakes this
+    // thread too, and it should not spin for nothing then. Work found by the next pump does.
   }
   // The process has ended (or is being killed for a bad frame): take what it wrote before,
   // then its exit status.
@@ -933,14 +1046,19 @@ int run_process_actor_child(ChannelFd fd, const ActorMaker& make) {
   }
   g_child_channel_fd = fd.fd;
   // Never destroyed: the process _exits when its actor is done (a CAF system in a child that
-  // returns through destructors is how forked CAF programs hang, G11).
-  auto* sys = new ActorSystem(ActorSystemOptions{.threads = 1, .policy = SchedulerPolicy::sharing});
+  // returns through destructors is how forked CAF programs hang, G11). Its scheduler has no
+  // thread: this thread reads the channel, runs the actors and their timers, and writes
+  // their replies — a message is handled where it was read, and the child starts no thread.
+  auto* sys = make_loop_actor_system(ActorSystemOptions{.threads = 1, .policy = SchedulerPolicy::sharing});
+  auto& loop = LoopScheduler::of(*sys);
   auto ch = std::make_shared<Channel>(*sys, unique_fd{fd.fd}, false);
+  loop.set_waker([c = ch.get()] {
+    if (c->parked_.load(std::memory_order_seq_cst)) c->wake();
+  });
 
   struct Life {
+    std::atomic<bool> actor_done{false};
     std::mutex mu;
-    std::condition_variable cv;
-    bool actor_done = false;
     std::optional<int> code;  // set by the exception handler (kin::exit or an exception)
     caf::error reason;
   };
@@ -963,70 +1081,67 @@ int run_process_actor_child(ChannelFd fd, const ActorMaker& make) {
   main_actor->attach_functor([life](const caf::error& reason) {
     {
       std::lock_guard g{life->mu};
-      life->actor_done = true;
       life->reason = reason;
     }
-    life->cv.notify_all();
+    life->actor_done.store(true);
   });
   main_actor = nullptr;
 
-  // The I/O thread: reads and delivers, writes what the child's actors send.
-  std::atomic<bool> stop{false};
-  std::atomic<bool> flushed{false};
-  std::thread io([&] {
-    using clock = std::chrono::steady_clock;
-    auto last_work = clock::now();
-    try {
-      while (!ch->eof()) {
-        if (ch->pump()) last_work = clock::now();
-        if (stop.load()) {
-          if (!ch->write_pending()) break;
-        }
-        if (clock::now() - last_work < spin_window()) {
-          ::sched_yield();
-          continue;
-        }
-        ch->parked_.store(true, std::memory_order_seq_cst);
-        if (ch->write_pending() || stop.load()) {
-          ch->parked_.store(false);
-          if (!ch->write_pending()) break;
-          ch->park(-1, 10);  // waiting for POLLOUT while the parent reads
-          continue;
-        }
-        ch->park(-1, -1);
-        ch->parked_.store(false, std::memory_order_relaxed);
+  using clock = std::chrono::steady_clock;
+  auto last_work = clock::now();
+  try {
+    while (!life->actor_done.load() && !ch->eof()) {
+      bool did = ch->pump();  // writes what is queued, reads and delivers into mailboxes
+      did |= loop.fire_timers();
+      did |= loop.run_jobs();  // the actors handle it here; their replies are queued
+      if (did) {
         last_work = clock::now();
+        continue;
       }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "kin process actor %s: %s\n", name.c_str(), e.what());
+      if (clock::now() - last_work < spin_window()) {
+        ::sched_yield();
+        continue;
+      }
+      ch->parked_.store(true, std::memory_order_seq_cst);
+      if (loop.has_jobs() || ch->has_queued()) {
+        ch->parked_.store(false);
+        continue;
+      }
+      int timeout = -1;
+      if (auto t = loop.next_timer()) {
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(*t - clock::now()).count();
+        timeout = static_cast<int>(std::clamp<long long>(left, 0, 1 << 30));
+      }
+      ch->park(-1, timeout);  // POLLOUT too while a write waits for the parent to read
+      ch->parked_.store(false, std::memory_order_relaxed);
+      last_work = clock::now();
     }
-    flushed = true;
-    {
-      std::lock_guard g{life->mu};
-    }
-    life->cv.notify_all();
-  });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kin process actor %s: %s\n", name.c_str(), e.what());
+  }
 
   int code = 0;
-  {
-    std::unique_lock lk{life->mu};
-    life->cv.wait(lk, [&] { return life->actor_done || flushed.load(); });
-    if (life->actor_done) code = life->code.value_or(life->reason ? 1 : 0);
-    if (life->actor_done && !life->code && life->reason) {
+  if (life->actor_done.load()) {
+    std::lock_guard g{life->mu};
+    code = life->code.value_or(life->reason ? 1 : 0);
+    if (!life->code && life->reason) {
       flush_std_streams();
       std::fprintf(stderr, "Process %s: actor ended: %s\n", name.c_str(), describe(life->reason).c_str());
     }
   }
   // Let the last replies out (bounded: a parent that stopped reading is not waited for).
-  stop = true;
-  ch->wake();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (!flushed.load() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (flushed.load()) {
-    io.join();
-  } else {
-    io.detach();
+  auto deadline = clock::now() + std::chrono::seconds(2);
+  try {
+    while (!ch->eof() && clock::now() < deadline) {
+      ch->pump();
+      loop.run_jobs();
+      if (!ch->write_pending() && !loop.has_jobs()) break;
+      ch->parked_.store(true, std::memory_order_seq_cst);
+      if (!loop.has_jobs() && !ch->has_queued()) ch->park(-1, 10);
+      ch->parked_.store(false, std::memory_order_relaxed);
+    }
+  } catch (const std::exception&) {
+    // A bad frame from the parent while the child ends: it ends anyway.
   }
   return code;
 }

@@ -9,6 +9,7 @@
 
 #include "sanitizer_limits.hpp"
 
+#include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -123,6 +124,46 @@ caf::behavior relay(caf::event_based_actor* self, caf::actor sink) {
         self->request(sink, caf::infinite, s).then([=](const std::string& r) { self->send(sink, r + " via child"); });
       },
   };
+}
+
+// The child's threads (/proc/self/task), and timers in the child: a delayed message to itself
+// and a request with a timeout to a parent-side actor that never answers.
+using threads_atom = caf::atom_constant<caf::atom("threads")>;
+using timers_atom = caf::atom_constant<caf::atom("timers")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+caf::behavior timed(caf::event_based_actor* self, caf::actor never_answers) {
+  auto rp = std::make_shared<caf::response_promise>();
+  auto got = std::make_shared<std::string>();
+  auto settle = [=](const std::string& what) {
+    *got += what;
+    if (got->size() == std::string("tick timeout").size()) rp->deliver(*got);
+  };
+  return {
+      [=](threads_atom) {
+        std::int32_t n = 0;
+        if (auto* d = ::opendir("/proc/self/task")) {
+          while (auto* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++n;
+          ::closedir(d);
+        }
+        return n;
+      },
+      [=](timers_atom) {
+        *rp = self->make_response_promise();
+        self->delayed_send(self, 30ms, tick_atom::value);
+        self->request(never_answers, 60ms, 1).then([](int) {}, [=](caf::error& e) {
+          if (e == caf::sec::request_timeout) settle(" timeout");
+        });
+        return *rp;
+      },
+      [=](tick_atom) { settle("tick"); },
+      [=](const std::string& line) { caf::aout(self) << line << std::endl; },
+  };
+}
+
+// Answers each int with the int: a flood of one-way ints keeps its loop busy.
+caf::behavior echo(caf::event_based_actor*) {
+  return {[](int x) { return x; }, [=](pid_atom) { return static_cast<std::int32_t>(::getpid()); }};
 }
 
 struct NotRegistered {
@@ -449,6 +490,135 @@ TEST(ProcessActor, DestroyingTheSystemStopsBusyProcessActorsInBoundedTime) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s);
   for (auto pid : pids) EXPECT_NE(::kill(pid, 0), 0) << "pid " << pid << " still exists";
+}
+
+TEST(ProcessActor, ChildRunsItsActorsAndChannelOnOneThread) {
+  kin::ActorSystem sys;
+  caf::scoped_actor self{sys};
+  auto silent_parent = sys.spawn([](caf::event_based_actor* me) -> caf::behavior {
+    return {[=](int) -> caf::result<int> { return me->make_response_promise<int>(); }};
+  });
+  auto t = kin::spawn_process(sys, timed, silent_parent);
+  std::int32_t threads = 0;
+  self->request(t, 10s, threads_atom::value).receive([&](std::int32_t n) { threads = n; },
+                                                     [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+  // No scheduler worker, no clock thread, no printer thread, no channel thread (TSan adds
+  // its background one).
+  EXPECT_GE(threads, 1);
+  EXPECT_LE(threads, kin::testing::tsan ? 2 : 1);
+  // Its timers fire on that thread: a delayed message and a request timeout.
+  auto t0 = std::chrono::steady_clock::now();
+  std::string got;
+  self->request(t, 10s, timers_atom::value).receive([&](std::string& s) { got = s; },
+                                                    [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+  EXPECT_EQ(got, "tick timeout");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 60ms);
+  caf::anon_send_exit(silent_parent, caf::exit_reason::user_shutdown);
+}
+
+TEST(ProcessActor, SigstoppedChildRequestTimesOutAndTheReplySpinIsBounded) {
+  kin::ActorSystem sys;
+  caf::scoped_actor self{sys};
+  auto a = kin::spawn_process(sys, adder, 0);
+  auto pid = pid_of(self, a);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  for (int i = 0; i < 3; ++i) {
+    // request() reads the channel itself for its reply only briefly (100 us): it returns
+    // long before the timeout, and the timeout is CAF's, unchanged.
+    auto t0 = std::chrono::steady_clock::now();
+    auto handle = self->request(a, 200ms, 1, 2);
+    auto sent = std::chrono::steady_clock::now() - t0;
+    EXPECT_LT(sent, 150ms);
+    bool timed_out = false;
+    std::move(handle).receive([](int) { ADD_FAILURE() << "a stopped child answered"; },
+                              [&](caf::error& e) { timed_out = e == caf::sec::request_timeout; });
+    EXPECT_TRUE(timed_out);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
+  }
+  // Resumed, it answers the late requests (dropped: their requests timed out) and new ones.
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  self->request(a, 10s, 20, 22).receive([](int r) { EXPECT_EQ(r, 42); },
+                                        [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+  // Nothing stray reached the mailbox (a late reply to a timed-out request is not delivered).
+  bool stray = false;
+  self->receive([&](caf::message&) { stray = true; }, caf::after(50ms) >> [] {});
+  EXPECT_FALSE(stray);
+}
+
+TEST(ProcessActor, ChildKilledMidBatchGoesDownAndNothingHangs) {
+  kin::ActorSystem sys;
+  caf::scoped_actor self{sys};
+  auto e = kin::spawn_process(sys, echo);
+  auto pid = pid_of(self, e);
+  ASSERT_GT(pid, 0);
+  self->monitor(e);
+  // One-way ints in flight both ways (each is answered back to the sender, G2) when it dies.
+  std::thread killer([pid] {
+    std::this_thread::sleep_for(30ms);
+    ::kill(pid, SIGKILL);
+  });
+  int answered = 0;
+  for (int i = 0; i < 200000; ++i) self->send(e, i);
+  killer.join();
+  caf::down_msg dm;
+  bool down = false;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!down && std::chrono::steady_clock::now() < deadline)
+    self->receive([&](int) { ++answered; }, [&](caf::down_msg& d) { dm = std::move(d), down = true; },
+                  caf::after(10s) >> [] {});
+  ASSERT_TRUE(down) << "no down_msg within 10 s";
+  EXPECT_LT(answered, 200000);
+  auto st = kin::exit_status(dm.reason);
+  ASSERT_TRUE(st) << kin::describe(dm.reason);
+  EXPECT_EQ(st->signal(), SIGKILL);
+  // A request after the death fails at once; the parent goes on.
+  caf::error err;
+  self->request(e, 10s, 1).receive([](int) { ADD_FAILURE(); }, [&](caf::error& x) { err = x; });
+  EXPECT_TRUE(err);
+  auto calc = kin::spawn_process(sys, adder, 1);
+  self->request(calc, 10s, 1, 1).receive([](int r) { EXPECT_EQ(r, 3); },
+                                        [](caf::error& x) { ADD_FAILURE() << caf::to_string(x); });
+}
+
+// A bad frame in answer to a request, read by the requester's own thread while it waits for
+// its reply (or by the I/O thread, if the child took longer): the I/O thread ends the child
+// for it either way, and the request fails at once instead of waiting for its timeout.
+TEST(ProcessActor, GarbageReadByTheRequesterEndsTheHandleWithAProtocolError) {
+  kin::ActorSystem sys;
+  caf::scoped_actor self{sys};
+  auto g = kin::spawn_process(sys, garbage_writer, false);
+  self->monitor(g);
+  auto t0 = std::chrono::steady_clock::now();
+  caf::error err;
+  self->request(g, 30s, 1).receive([](caf::message&) { ADD_FAILURE(); }, [&](caf::error& e) { err = e; });
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  EXPECT_EQ(err.code(), static_cast<std::uint8_t>(kin::ActorErrc::protocol_error)) << kin::describe(err);
+  caf::down_msg dm;
+  self->receive([&](caf::down_msg& d) { dm = std::move(d); }, caf::after(10s) >> [] { ADD_FAILURE(); });
+  EXPECT_EQ(dm.reason.code(), static_cast<std::uint8_t>(kin::ActorErrc::protocol_error)) << kin::describe(dm.reason);
+  auto st = kin::exit_status(dm.reason);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->signal(), SIGKILL);
+}
+
+TEST(ProcessActor, AoutInTheChildReachesItsStdout) {
+  if (kin::testing::fork_beside_threads_unsafe) GTEST_SKIP() << kin::testing::fork_reason;
+  kin::ActorSystem sys;
+  caf::scoped_actor self{sys};
+  auto silent_parent = sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+  ::testing::internal::CaptureStdout();  // fd 1, which the forked child inherits
+  {
+    auto t = kin::spawn_process(sys, kin::ProcessOptions{.start_method = kin::StartMethod::fork}, timed, silent_parent);
+    self->send(t, std::string("line from the child"));
+    // A request after it: answered once the child has handled (and printed) the line.
+    self->request(t, 10s, threads_atom::value).receive([](std::int32_t) {},
+                                                       [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+    caf::anon_send_exit(t, caf::exit_reason::kill);
+  }
+  auto out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("line from the child\n"), std::string::npos) << out;
+  caf::anon_send_exit(silent_parent, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace

@@ -52,7 +52,8 @@ struct ProcessActorList;
 // system keeps a reference to, and the watchdog that bounds the system's own destructor.
 class ActorSystemBase {
  protected:
-  explicit ActorSystemBase(const ActorSystemOptions& options);
+  explicit ActorSystemBase(const ActorSystemOptions& options,
+                           caf::actor_system_config::module_factory scheduler = nullptr);
   ~ActorSystemBase();
   void arm_watchdog(caf::actor_system& sys);
 
@@ -65,6 +66,7 @@ class ActorSystemBase {
 };
 
 void adopt_process_actor(ActorSystem& sys, std::shared_ptr<ProcessActorCore> core);
+ActorSystem* make_loop_actor_system(const ActorSystemOptions& options);
 }  // namespace detail
 
 class ActorSystem : private detail::ActorSystemBase, public caf::actor_system {
@@ -81,6 +83,9 @@ class ActorSystem : private detail::ActorSystemBase, public caf::actor_system {
 
  private:
   friend void detail::adopt_process_actor(ActorSystem&, std::shared_ptr<detail::ProcessActorCore>);
+  // A process actor's child: its actors run on the channel's thread (loop_scheduler.hpp).
+  friend ActorSystem* detail::make_loop_actor_system(const ActorSystemOptions&);
+  ActorSystem(ActorSystemOptions options, caf::actor_system_config::module_factory scheduler);
   std::unique_ptr<detail::ProcessActorList> processes_;
 };
 
