@@ -1,0 +1,337 @@
+// kin::Node and kin::spawn_process(sys, kin::on(...), ...): nodes are real processes (this test
+// binary in its node mode, DISABLED_NodeDaemon.Serve, or `kin node`), first on 127.0.0.1, then
+// in three network namespaces joined by veth links that the test creates and removes itself.
+#include <kin/node.hpp>  // first: the header is self-contained
+#include <kin/spawn_process.hpp>
+
+#include <kin/errors.hpp>
+#include <kin/popen.hpp>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <gtest/gtest.h>
+
+#include "sanitizer_limits.hpp"
+#include "test_util.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using pid_atom = caf::atom_constant<caf::atom("pid")>;
+using next_atom = caf::atom_constant<caf::atom("next")>;
+using go_atom = caf::atom_constant<caf::atom("go")>;
+using total_atom = caf::atom_constant<caf::atom("total")>;
+
+namespace {
+
+const bool default_method_chosen = (kin::set_start_method(kin::testing::threaded_fork_method()), true);
+
+caf::behavior calculator(caf::event_based_actor*, int offset) {
+  return {
+      [=](int a, int b) { return a + b + offset; },
+      [=](pid_atom) { return static_cast<std::int32_t>(::getpid()); },
+  };
+}
+KIN_ENTRY(calculator);
+
+caf::behavior not_an_entry(caf::event_based_actor*) {
+  return {[](int x) { return x; }};
+}
+
+// The pipeline: producer -> doubler -> summer, each on another node.
+caf::behavior producer(caf::event_based_actor* self, int count) {
+  return {
+      [=](go_atom, const caf::actor& next) {
+        for (int i = 1; i <= count; ++i) self->send(next, i);
+        return count;
+      },
+  };
+}
+KIN_ENTRY(producer);
+
+caf::behavior doubler(caf::event_based_actor* self) {
+  auto next = std::make_shared<caf::actor>();
+  return {
+      [=](next_atom, const caf::actor& n) { *next = n; },
+      [=](int x) {
+        if (*next) self->send(*next, 2 * x);
+      },
+  };
+}
+KIN_ENTRY(doubler);
+
+caf::behavior summer(caf::event_based_actor*) {
+  auto n = std::make_shared<std::int32_t>(0);
+  auto sum = std::make_shared<std::int64_t>(0);
+  return {
+      [=](int x) {
+        ++*n;
+        *sum += x;
+      },
+      [=](total_atom) { return caf::make_message(*n, *sum); },
+  };
+}
+KIN_ENTRY(summer);
+
+const std::string kKey = "node-test-authkey-0123456789";
+
+std::string self_exe() {
+  char buf[4096];
+  auto n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f{path};
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A node process: this binary's DISABLED_NodeDaemon.Serve (it has the entries above), in a
+// network namespace when `netns` is set. It writes its address to a file once it listens.
+struct NodeProcess {
+  kin::testing::TempDir dir;
+  std::optional<kin::Popen> proc;
+  std::string address;
+
+  NodeProcess(const std::string& listen, const std::string& netns = {}, const std::string& key = kKey) {
+    std::vector<std::string> argv;
+    if (!netns.empty()) argv = {"ip", "netns", "exec", netns};
+    argv.push_back(self_exe());
+    argv.push_back("--gtest_filter=DISABLED_NodeDaemon.Serve");
+    argv.push_back("--gtest_also_run_disabled_tests");
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string kv = *e;
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    env["KIN_NODE_TEST_LISTEN"] = listen;
+    env["KIN_NODE_TEST_KEY"] = key;
+    env["KIN_NODE_TEST_ADDRFILE"] = dir / "addr";
+    proc.emplace(argv, kin::PopenOptions{.stdout_ = kin::Stdio::devnull, .env = env});
+    auto until = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < until) {
+      address = read_file(dir / "addr");
+      if (!address.empty() || proc->poll()) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    if (address.empty()) throw std::runtime_error("node " + listen + " did not start");
+  }
+  void kill() {
+    if (!proc->poll()) proc->kill();
+    proc->wait();
+  }
+  ~NodeProcess() {
+    if (proc->poll()) return;
+    proc->terminate();
+    try {
+      proc->wait(10s);
+    } catch (const kin::TimeoutError&) {
+      proc->kill();
+      proc->wait();
+    }
+  }
+};
+
+kin::ActorSystem make_system() { return kin::ActorSystem{kin::ActorSystemOptions{.network = true}}; }
+
+// Waits for the down message of `a`; nullopt when none came within `limit`.
+std::optional<caf::error> await_down(caf::scoped_actor& self, const caf::actor& a, std::chrono::milliseconds limit) {
+  std::optional<caf::error> reason;
+  self->receive([&](caf::down_msg& dm) {
+                  if (dm.source == a.address()) reason = dm.reason;
+                },
+                caf::after(limit) >> [] {});
+  return reason;
+}
+
+}  // namespace
+
+// Not a test: the node mode of this binary (NodeProcess starts it). Disabled, so a normal run
+// never executes it.
+TEST(DISABLED_NodeDaemon, Serve) {
+  const char* listen = std::getenv("KIN_NODE_TEST_LISTEN");
+  const char* key = std::getenv("KIN_NODE_TEST_KEY");
+  const char* addrfile = std::getenv("KIN_NODE_TEST_ADDRFILE");
+  if (listen == nullptr || key == nullptr || addrfile == nullptr) GTEST_SKIP() << "only run by NodeProcess";
+  // The node forks from its busy actor system: the forkserver forks from its own one thread.
+  kin::set_start_method(kin::StartMethod::forkserver);
+  kin::Node node{kin::NodeOptions{.listen = listen, .authkey = key}};
+  {
+    std::string tmp = std::string(addrfile) + ".tmp";
+    std::ofstream(tmp) << node.address();
+    ::rename(tmp.c_str(), addrfile);
+  }
+  node.wait_for_signal();
+}
+
+TEST(Node, SpawnAndTalkOnLoopback) {
+  NodeProcess node{"127.0.0.1:0"};
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  caf::actor calc = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 10);
+  int r = 0;
+  self->request(calc, 10s, 1, 2).receive([&](int x) { r = x; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  EXPECT_EQ(r, 13);
+  // A second actor on the same node rides the same connection.
+  caf::actor calc2 = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 100);
+  std::int32_t pid1 = 0, pid2 = 0;
+  self->request(calc, 10s, pid_atom::value).receive([&](std::int32_t p) { pid1 = p; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  self->request(calc2, 10s, pid_atom::value).receive([&](std::int32_t p) { pid2 = p; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  EXPECT_GT(pid1, 0);
+  EXPECT_GT(pid2, 0);
+  EXPECT_NE(pid1, pid2);
+  EXPECT_NE(pid1, ::getpid());
+  // Exit of the remote process: the monitor's reason carries its ExitStatus.
+  self->monitor(calc);
+  caf::anon_send_exit(calc, caf::exit_reason::user_shutdown);
+  auto reason = await_down(self, calc, 10s);
+  ASSERT_TRUE(reason.has_value());
+  ASSERT_TRUE(kin::exit_status(*reason).has_value()) << sys.render(*reason);
+  EXPECT_EQ(kin::describe(*reason), "killed by SIGTERM");
+}
+
+TEST(Node, RemoteProcessSigkilledIsADownWithItsStatus) {
+  NodeProcess node{"127.0.0.1:0"};
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  caf::actor calc = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 0);
+  std::int32_t pid = 0;
+  self->request(calc, 10s, pid_atom::value).receive([&](std::int32_t p) { pid = p; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  ASSERT_GT(pid, 0);
+  self->monitor(calc);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  auto reason = await_down(self, calc, 10s);
+  ASSERT_TRUE(reason.has_value());
+  EXPECT_EQ(kin::describe(*reason), "killed by SIGKILL");
+  ASSERT_TRUE(kin::exit_status(*reason).has_value());
+  EXPECT_EQ(kin::exit_status(*reason)->signal(), SIGKILL);
+  EXPECT_FALSE(kin::node_lost(*reason));
+}
+
+TEST(Node, NodeKilledIsADownWithTheNodeLostReason) {
+  NodeProcess node{"127.0.0.1:0"};
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  caf::actor calc = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 0);
+  self->request(calc, 10s, 1, 1).receive([](int) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  self->monitor(calc);
+  auto t0 = std::chrono::steady_clock::now();
+  node.kill();
+  auto reason = await_down(self, calc, kin::kNodeLossBound + 5s);
+  ASSERT_TRUE(reason.has_value()) << "no down message within the bound";
+  EXPECT_TRUE(kin::node_lost(*reason)) << sys.render(*reason);
+  EXPECT_FALSE(kin::exit_status(*reason).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, kin::kNodeLossBound);
+  // CAF drops a message to the proxy of a lost node: a request ends by its own timeout, and
+  // a new monitor gets the down message at once.
+  std::string failure;
+  self->request(calc, 1s, 1, 1).receive([](int) {}, [&](caf::error& e) { failure = sys.render(e); });
+  EXPECT_NE(failure.find("request_timeout"), std::string::npos) << failure;
+  self->monitor(calc);
+  auto again = await_down(self, calc, 1s);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(kin::node_lost(*again));
+}
+
+TEST(Node, WrongAuthkeyIsRefusedAndTheNodeKeepsServing) {
+  NodeProcess node{"127.0.0.1:0"};
+  auto sys = make_system();
+  EXPECT_THROW(kin::spawn_process(sys, kin::on(node.address, "not-the-key"), calculator, 0), kin::AuthenticationError);
+  caf::scoped_actor self{sys};
+  caf::actor calc = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 1);
+  int r = 0;
+  self->request(calc, 10s, 1, 1).receive([&](int x) { r = x; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  EXPECT_EQ(r, 3);
+}
+
+TEST(Node, PlainBaspClientIsRefusedAndTheNodeKeepsServing) {
+  NodeProcess node{"127.0.0.1:0"};
+  auto colon = node.address.rfind(':');
+  auto port = static_cast<std::uint16_t>(std::stoi(node.address.substr(colon + 1)));
+  // A CAF program that skips kin's handshake: its BASP handshake is not a kin frame, so the
+  // node drops the connection and CAF's remote_actor fails. In a child, bounded by a join.
+  kin::Process client{kin::ProcessOptions{.start_method = kin::StartMethod::fork}, [port]() -> int {
+                        caf::actor_system_config cfg;
+                        cfg.set("logger.verbosity", caf::atom("quiet"));
+                        cfg.load<caf::io::middleman>();
+                        caf::actor_system csys{cfg};
+                        auto r = csys.middleman().remote_actor("127.0.0.1", port);
+                        ::_exit(r ? 1 : 0);
+                      }};
+  client.start();
+  if (!client.join(30s)) {
+    client.kill();
+    client.join();
+    FAIL() << "the plain BASP client hung";
+  }
+  EXPECT_EQ(client.exitcode(), 0) << "a plain BASP client got an actor from the node";
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  caf::actor calc = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 5);
+  int r = 0;
+  self->request(calc, 10s, 1, 1).receive([&](int x) { r = x; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  EXPECT_EQ(r, 7);
+}
+
+TEST(Node, OnlyKinEntriesStart) {
+  NodeProcess node{"127.0.0.1:0"};
+  auto sys = make_system();
+  EXPECT_THROW(kin::spawn_process(sys, kin::on(node.address, kKey), not_an_entry), kin::StartMethodError);
+  // A system without the middleman says what is missing.
+  kin::ActorSystem local;
+  EXPECT_THROW(kin::spawn_process(local, kin::on(node.address, kKey), calculator, 0), kin::ValueError);
+}
+
+#ifdef KIN_CLI_PATH
+TEST(Node, KinNodeCommandServesOnlyItsOwnEntries) {
+  kin::testing::TempDir dir;
+  std::ofstream(dir / "key") << kKey << "\n";
+  kin::Popen cli{{KIN_CLI_PATH, "node", "--listen", "127.0.0.1:0", "--authkey-file", dir / "key"},
+                 {.stdout_ = kin::pipe}};
+  // First line: "kin node listening on HOST:PORT".
+  std::string line;
+  char c = 0;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  int fd = cli.stdout_fd();
+  ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  while (std::chrono::steady_clock::now() < until) {
+    auto n = ::read(fd, &c, 1);
+    if (n == 1) {
+      if (c == '\n') break;
+      line += c;
+    } else {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  auto at = line.rfind(' ');
+  ASSERT_NE(at, std::string::npos) << line;
+  std::string address = line.substr(at + 1);
+  auto sys = make_system();
+  EXPECT_THROW(kin::spawn_process(sys, kin::on(address, "wrong"), calculator, 0), kin::AuthenticationError);
+  try {
+    kin::spawn_process(sys, kin::on(address, kKey), calculator, 0);
+    ADD_FAILURE() << "kin node started an entry it does not have";
+  } catch (const kin::StartMethodError& e) {
+    EXPECT_NE(std::string(e.what()).find("no KIN_ENTRY named 'calculator'"), std::string::npos) << e.what();
+  }
+  cli.terminate();
+  EXPECT_EQ(cli.wait(10s), 0);
+}
+#endif
