@@ -20,8 +20,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -250,6 +252,22 @@ TEST(Node, NodeKilledIsADownWithTheNodeLostReason) {
   EXPECT_TRUE(kin::node_lost(*again));
 }
 
+TEST(Node, APeersProcessesEndWithItsSystem) {
+  NodeProcess node{"127.0.0.1:0"};
+  std::int32_t pid = 0;
+  {
+    auto sys = make_system();
+    caf::scoped_actor self{sys};
+    caf::actor calc = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 0);
+    self->request(calc, 10s, pid_atom::value).receive([&](std::int32_t p) { pid = p; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  }
+  ASSERT_GT(pid, 0);
+  // The node saw the peer's keeper go down and stopped the process (its forkserver reaps it).
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (::kill(pid, 0) == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_NE(::kill(pid, 0), 0) << "the peer's process outlived the peer's system";
+}
+
 TEST(Node, WrongAuthkeyIsRefusedAndTheNodeKeepsServing) {
   NodeProcess node{"127.0.0.1:0"};
   auto sys = make_system();
@@ -335,3 +353,182 @@ TEST(Node, KinNodeCommandServesOnlyItsOwnEntries) {
   EXPECT_EQ(cli.wait(10s), 0);
 }
 #endif
+
+// ---- three hosts: network namespaces joined by veth links -------------------------------------
+
+namespace {
+
+// Runs a shell command; its exit status and what it printed.
+std::pair<int, std::string> sh(const std::string& cmd) {
+  kin::Popen p{{"sh", "-c", cmd}, {.stdout_ = kin::pipe, .stderr_ = kin::Stdio::stdout_}};
+  auto r = p.communicate({}, 30s);
+  return {p.wait(), r.out};
+}
+
+// Namespaces a, b, c (named after this pid, so runs beside each other do not meet), each with
+// its loopback up, and a veth link between every two: a-b 10.201.1.0/24, b-c 10.201.2.0/24,
+// a-c 10.201.3.0/24 (host a is .1, b .2, c .3). The addresses exist only inside the namespaces.
+// The destructor deletes the namespaces, and with them the links, whatever happened.
+struct ThreeHosts {
+  std::string tag = std::to_string(::getpid() % 100000);
+  std::vector<std::string> made;
+  std::string error;
+
+  std::string ns(char h) const { return "kin" + tag + h; }
+  std::string dev(char from, char to) const { return "k" + tag + from + to; }
+  static std::string ip(char h, int net) { return "10.201." + std::to_string(net) + "." + std::to_string(h - 'a' + 1); }
+
+  bool run(const std::string& cmd) {
+    auto [rc, out] = sh(cmd);
+    if (rc != 0 && error.empty()) error = cmd + ": " + out;
+    return rc == 0;
+  }
+  ThreeHosts() {
+    for (char h : {'a', 'b', 'c'}) {
+      if (!run("ip netns add " + ns(h))) return;
+      made.push_back(ns(h));
+      if (!run("ip -n " + ns(h) + " link set lo up")) return;
+    }
+    const struct {
+      char x, y;
+      int net;
+    } links[] = {{'a', 'b', 1}, {'b', 'c', 2}, {'a', 'c', 3}};
+    for (const auto& l : links) {
+      if (!run("ip link add " + dev(l.x, l.y) + " netns " + ns(l.x) + " type veth peer name " + dev(l.y, l.x) +
+               " netns " + ns(l.y)))
+        return;
+      for (auto [h, d] : {std::pair{l.x, dev(l.x, l.y)}, std::pair{l.y, dev(l.y, l.x)}})
+        if (!run("ip -n " + ns(h) + " addr add " + ip(h, l.net) + "/24 dev " + d) ||
+            !run("ip -n " + ns(h) + " link set " + d + " up"))
+          return;
+    }
+  }
+  ~ThreeHosts() {
+    for (auto& n : made) sh("ip netns del " + n);
+  }
+  ThreeHosts(const ThreeHosts&) = delete;
+  ThreeHosts& operator=(const ThreeHosts&) = delete;
+};
+
+// The calling thread (and the threads it starts afterwards: an actor system's) lives in
+// namespace `name` while this exists.
+struct InNetns {
+  int home = -1;
+  explicit InNetns(const std::string& name) {
+    home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int fd = ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (home < 0 || fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+      int e = errno;
+      if (fd >= 0) ::close(fd);
+      throw std::runtime_error("setns " + name + ": " + std::strerror(e));
+    }
+    ::close(fd);
+  }
+  ~InNetns() {
+    ::setns(home, CLONE_NEWNET);
+    ::close(home);
+  }
+  InNetns(const InNetns&) = delete;
+  InNetns& operator=(const InNetns&) = delete;
+};
+
+class NodeNetns : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "network namespaces need root";
+    hosts_.emplace();
+    if (!hosts_->error.empty()) GTEST_SKIP() << "cannot create network namespaces here: " << hosts_->error;
+    // Each host runs a node on its own addresses; the driver (this test) lives on host a.
+    node_a_.emplace(ThreeHosts::ip('a', 1) + ":0", hosts_->ns('a'));
+    node_b_.emplace(ThreeHosts::ip('b', 1) + ":0", hosts_->ns('b'));
+    node_c_.emplace(ThreeHosts::ip('c', 3) + ":0", hosts_->ns('c'));
+    in_a_.emplace(hosts_->ns('a'));
+  }
+  void TearDown() override {
+    in_a_.reset();
+    node_a_.reset();
+    node_b_.reset();
+    node_c_.reset();
+    hosts_.reset();
+  }
+  std::optional<ThreeHosts> hosts_;
+  std::optional<NodeProcess> node_a_, node_b_, node_c_;
+  std::optional<InNetns> in_a_;
+};
+
+}  // namespace
+
+TEST_F(NodeNetns, SpawnAcrossHosts) {
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  int base = 0;
+  for (auto* node : {&*node_a_, &*node_b_, &*node_c_}) {
+    caf::actor calc = kin::spawn_process(sys, kin::on(node->address, kKey), calculator, base);
+    int r = -1;
+    self->request(calc, 10s, 1, 2).receive([&](int x) { r = x; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+    EXPECT_EQ(r, 3 + base) << node->address;
+    base += 100;
+  }
+}
+
+TEST_F(NodeNetns, PipelineAcrossThreeHosts) {
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  constexpr int kItems = 2000;
+  caf::actor prod = kin::spawn_process(sys, kin::on(node_a_->address, kKey), producer, kItems);
+  caf::actor twice = kin::spawn_process(sys, kin::on(node_b_->address, kKey), doubler);
+  caf::actor sum = kin::spawn_process(sys, kin::on(node_c_->address, kKey), summer);
+  self->send(twice, next_atom::value, sum);
+  int sent = 0;
+  self->request(prod, 10s, go_atom::value, twice).receive([&](int n) { sent = n; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  ASSERT_EQ(sent, kItems);
+  std::int32_t n = 0;
+  std::int64_t total = 0;
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (n < kItems && std::chrono::steady_clock::now() < until) {
+    self->request(sum, 10s, total_atom::value)
+        .receive(
+            [&](std::int32_t c, std::int64_t s) {
+              n = c;
+              total = s;
+            },
+            [&](caf::error& e) { FAIL() << sys.render(e); });
+    if (n < kItems) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(n, kItems);
+  EXPECT_EQ(total, std::int64_t{kItems} * (kItems + 1));  // 2 * (1 + ... + kItems)
+}
+
+TEST_F(NodeNetns, LinkDownMidTrafficIsADownWithinTheBound) {
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  caf::actor calc = kin::spawn_process(sys, kin::on(node_b_->address, kKey), calculator, 0);
+  caf::actor near = kin::spawn_process(sys, kin::on(node_c_->address, kKey), calculator, 0);
+  self->monitor(calc);
+  self->monitor(near);
+  // Traffic first, then the a-b link goes down under a stream of requests.
+  for (int i = 0; i < 100; ++i) self->request(calc, 10s, i, i).receive([](int) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(hosts_->run("ip -n " + hosts_->ns('b') + " link set " + hosts_->dev('b', 'a') + " down")) << hosts_->error;
+  std::optional<caf::error> reason;
+  int answered = 0, failed = 0;
+  while (!reason && std::chrono::steady_clock::now() - t0 < kin::kNodeLossBound + 5s) {
+    self->request(calc, 500ms, 1, 1).receive([&](int) { ++answered; }, [&](caf::error&) { ++failed; });
+    self->receive([&](caf::down_msg& dm) {
+                    if (dm.source == calc.address()) reason = dm.reason;
+                    else ADD_FAILURE() << "an actor on a host with a working link went down";
+                  },
+                  caf::after(std::chrono::milliseconds(0)) >> [] {});
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(reason.has_value()) << "no down message " << (kin::kNodeLossBound + 5s).count() << " ms after the link went down";
+  EXPECT_TRUE(kin::node_lost(*reason)) << sys.render(*reason);
+  EXPECT_LT(took, kin::kNodeLossBound) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  EXPECT_GT(failed, 0);
+  // The host whose link is up still serves.
+  int r = 0;
+  self->request(near, 10s, 20, 22).receive([&](int x) { r = x; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  EXPECT_EQ(r, 42);
+  std::fprintf(stderr, "link down: node_lost after %lld ms (%d requests answered, %d failed meanwhile)\n",
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()), answered, failed);
+}
