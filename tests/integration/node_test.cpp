@@ -15,7 +15,10 @@
 #include "sanitizer_limits.hpp"
 #include "test_util.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -315,6 +318,22 @@ TEST(Node, OnlyKinEntriesStart) {
   // A system without the middleman says what is missing.
   kin::ActorSystem local;
   EXPECT_THROW(kin::spawn_process(local, kin::on(node.address, kKey), calculator, 0), kin::ValueError);
+}
+
+TEST(Node, NoNodeListeningIsAnOSError) {
+  // A port nobody listens on: bound, then closed.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ::close(fd);
+  auto sys = make_system();
+  EXPECT_THROW(kin::spawn_process(sys, kin::on("127.0.0.1:" + std::to_string(ntohs(a.sin_port)), kKey), calculator, 0),
+               kin::OSError);
 }
 
 #ifdef KIN_CLI_PATH
