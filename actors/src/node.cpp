@@ -242,7 +242,15 @@ ActorSystem& Node::system() noexcept { return impl_->sys; }
 
 namespace {
 std::atomic<int> signal_pipe_write{-1};
+std::atomic<pid_t> signal_owner{0};
 extern "C" void on_stop_signal(int sig) {
+  // A child forked by the node (the fork start method) inherits this handler: there the
+  // signal must do what it does by default, not stop the node through the inherited pipe.
+  if (::getpid() != signal_owner.load()) {
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
   int fd = signal_pipe_write.load();
   if (fd < 0) return;
   char c = static_cast<char>(sig);
@@ -256,6 +264,7 @@ int Node::wait_for_signal() {
   int p[2];
   if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) throw OSError(errno, "kin::Node: pipe2");
   signal_pipe_write.store(p[1]);
+  signal_owner.store(::getpid());
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);

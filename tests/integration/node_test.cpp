@@ -114,7 +114,7 @@ struct NodeProcess {
   std::optional<kin::Popen> proc;
   std::string address;
 
-  NodeProcess(const std::string& listen, const std::string& netns = {}, const std::string& key = kKey) {
+  NodeProcess(const std::string& listen, const std::string& netns = {}, const std::string& method = {}) {
     std::vector<std::string> argv;
     if (!netns.empty()) argv = {"ip", "netns", "exec", netns};
     argv.push_back(self_exe());
@@ -127,7 +127,8 @@ struct NodeProcess {
       if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     env["KIN_NODE_TEST_LISTEN"] = listen;
-    env["KIN_NODE_TEST_KEY"] = key;
+    env["KIN_NODE_TEST_KEY"] = kKey;
+    if (!method.empty()) env["KIN_NODE_TEST_METHOD"] = method;
     env["KIN_NODE_TEST_ADDRFILE"] = dir / "addr";
     proc.emplace(argv, kin::PopenOptions{.stdout_ = kin::Stdio::devnull, .env = env});
     auto until = std::chrono::steady_clock::now() + 20s;
@@ -175,8 +176,11 @@ TEST(DISABLED_NodeDaemon, Serve) {
   const char* key = std::getenv("KIN_NODE_TEST_KEY");
   const char* addrfile = std::getenv("KIN_NODE_TEST_ADDRFILE");
   if (listen == nullptr || key == nullptr || addrfile == nullptr) GTEST_SKIP() << "only run by NodeProcess";
-  // The node forks from its busy actor system: the forkserver forks from its own one thread.
-  kin::set_start_method(kin::StartMethod::forkserver);
+  // KIN_NODE_TEST_METHOD=fork: the node forks its processes itself (they inherit its SIGTERM
+  // handler); else the forkserver, which forks from its own one thread.
+  const char* method = std::getenv("KIN_NODE_TEST_METHOD");
+  kin::set_start_method(method != nullptr && std::string(method) == "fork" ? kin::StartMethod::fork
+                                                                            : kin::StartMethod::forkserver);
   kin::Node node{kin::NodeOptions{.listen = listen, .authkey = key}};
   {
     std::string tmp = std::string(addrfile) + ".tmp";
@@ -210,6 +214,27 @@ TEST(Node, SpawnAndTalkOnLoopback) {
   ASSERT_TRUE(reason.has_value());
   ASSERT_TRUE(kin::exit_status(*reason).has_value()) << sys.render(*reason);
   EXPECT_EQ(kin::describe(*reason), "killed by SIGTERM");
+}
+
+TEST(Node, ExitOfAProcessForkedByTheNodeIsItsSigterm) {
+  // Forked by the node itself, the child inherits the node's SIGTERM handler: SIGTERM must
+  // still end the child (not stop the node), and the node keeps serving.
+  if (kin::testing::threaded_fork_method() != kin::StartMethod::fork) GTEST_SKIP() << "fork beside threads (sanitizer_limits.hpp)";
+  NodeProcess node{"127.0.0.1:0", {}, "fork"};
+  auto sys = make_system();
+  caf::scoped_actor self{sys};
+  caf::actor calc = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 0);
+  self->request(calc, 10s, 1, 1).receive([](int) {}, [&](caf::error& e) { FAIL() << sys.render(e); });
+  self->monitor(calc);
+  caf::anon_send_exit(calc, caf::exit_reason::user_shutdown);
+  auto reason = await_down(self, calc, 10s);
+  ASSERT_TRUE(reason.has_value());
+  EXPECT_EQ(kin::describe(*reason), "killed by SIGTERM");
+  caf::actor again = kin::spawn_process(sys, kin::on(node.address, kKey), calculator, 1);
+  int r = 0;
+  self->request(again, 10s, 1, 1).receive([&](int x) { r = x; }, [&](caf::error& e) { FAIL() << sys.render(e); });
+  EXPECT_EQ(r, 3);
+  EXPECT_FALSE(node.proc->poll().has_value()) << "the node stopped";
 }
 
 TEST(Node, RemoteProcessSigkilledIsADownWithItsStatus) {
