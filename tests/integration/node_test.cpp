@@ -137,7 +137,11 @@ struct NodeProcess {
       if (!address.empty() || proc->poll()) break;
       std::this_thread::sleep_for(10ms);
     }
-    if (address.empty()) throw std::runtime_error("node " + listen + " did not start");
+    if (address.empty()) {
+      if (!proc->poll()) proc->kill();
+      proc->wait();
+      throw std::runtime_error("node " + listen + " did not start");
+    }
   }
   void kill() {
     if (!proc->poll()) proc->kill();
