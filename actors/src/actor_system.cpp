@@ -1,10 +1,12 @@
 #include <kin/actor_system.hpp>
+#include <kin/node.hpp>
 
 #include "process_actor_core.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/message.hpp>
 #include <caf/actor_registry.hpp>
+#include <caf/io/middleman.hpp>
 
 #include <condition_variable>
 #include <cstdio>
@@ -91,6 +93,13 @@ ActorSystemBase::ActorSystemBase(const ActorSystemOptions& options, caf::actor_s
   config_.set("scheduler.max-threads", options_.threads);
   config_.set("logger.verbosity", caf::atom("quiet"));
   config_.add_error_category(kin_category, render_kin_error);
+  if (options_.network) {
+    config_.load<caf::io::middleman>();
+    // BASP heartbeats keep unacknowledged data on a connection whose peer vanished, so the
+    // TCP_USER_TIMEOUT kin::Node sets on its sockets (node.cpp) ends it in bounded time.
+    config_.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(500)});
+    config_.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(4000)});
+  }
 }
 
 ActorSystemBase::~ActorSystemBase() {
@@ -160,6 +169,7 @@ std::size_t ActorSystem::running_process_actors() const {
 }
 
 ActorSystem::~ActorSystem() {
+  if (has_middleman()) detail::stop_node_peer(*this);
   std::vector<std::shared_ptr<detail::ProcessActorCore>> cores;
   {
     std::lock_guard g{processes_->mu};

@@ -2,6 +2,7 @@
 // this machine offer (the figures a bug report needs); `kin supervise FILE` runs a
 // services.toml and `kin ctl` controls it (docs/services.md).
 #include "ctl.hpp"
+#include "node.hpp"
 #include "supervise.hpp"
 
 #include <kin/current_process.hpp>
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   sup->add_option("file", file, "the services.toml")->required();
   sup->add_option("--http", http, "serve the dashboard on HOST:PORT (loopback unless a token file is set)");
   auto run_ctl = kin::cli::add_ctl(app);
+  auto run_node = kin::cli::add_node(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   }
   if (*sup) return kin::cli::supervise(file, http);
   if (int rc = run_ctl(); rc >= 0) return rc;
+  if (int rc = run_node(); rc >= 0) return rc;
   if (*info || app.get_subcommands().empty()) print_info();
   return 0;
 }

@@ -40,6 +40,7 @@ struct ActorSystemOptions {
   SchedulerPolicy policy = SchedulerPolicy::stealing;       // stealing: lower latency; sharing: ~0 CPU idle
   std::chrono::milliseconds shutdown_timeout{5000};         // wait for actors at destruction
   std::chrono::milliseconds process_stop_timeout{1000};     // SIGTERM -> SIGKILL, per process actor
+  bool network = false;  // loads CAF's middleman (BASP): kin::Node, spawn_process(sys, kin::on(...), ...)
 };
 
 class ActorSystem;

@@ -24,18 +24,25 @@
 // drop. When the child dies (any way), its monitors and links get down_msg/exit_msg whose
 // reason carries the kin::ExitStatus; a bad frame from the child kills it and ends the proxy
 // with a protocol-error reason. docs/actors.md has the whole model.
+//
+// On another host: kin::spawn_process(sys, kin::on("host:7000", key), fn, args...) starts fn
+// on the kin::Node listening there (node.hpp; fn must be KIN_ENTRY-registered, the arguments
+// kin::serializable and not actors, and sys built with ActorSystemOptions::network).
 #pragma once
 
 #include <kin/actor_system.hpp>
 #include <kin/detail/process_actor.hpp>
+#include <kin/node.hpp>
 #include <kin/process.hpp>
 
 #include <caf/actor.hpp>
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include <span>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 namespace kin {
@@ -74,9 +81,42 @@ caf::actor spawn_process(ActorSystem& sys, ProcessOptions options, F&& fn, Args&
   return detail::launch_process_actor(sys, start, make_process());
 }
 
+namespace detail {
+// One instantiation per (function type, argument types) a remote spawn_process names; the
+// node, running the same program, has it too and finds it by the signature.
+template <class Fp, class... A>
+struct RemoteEntry {
+  static caf::actor start(ActorSystem& sys, std::uintptr_t fn, const std::string& args) {
+    std::tuple<A...> tup;
+    decode_into(std::span<const std::byte>(reinterpret_cast<const std::byte*>(args.data()), args.size()), tup);
+    auto f = reinterpret_cast<Fp>(fn);
+    return std::apply([&](A&... a) { return spawn_process(sys, ProcessOptions{}, f, std::move(a)...); }, tup);
+  }
+  static inline const bool registered = register_remote_starter(typeid(RemoteEntry).name(), &start);
+};
+}  // namespace detail
+
+/// Starts `fn(self, args...)` as a process actor on the kin::Node at `node` and returns its
+/// handle (node.hpp). Throws what connecting and the node's start throw.
+template <class F, class... Args>
+  requires std::is_invocable_r_v<caf::behavior, std::decay_t<F>&, caf::event_based_actor*, std::decay_t<Args>&...>
+caf::actor spawn_process(ActorSystem& sys, RemoteNode node, F&& fn, Args&&... args) {
+  using Fp = typename detail::function_pointer_of<std::decay_t<F>>::type;
+  static_assert(!std::is_void_v<Fp>, "kin::spawn_process on a node: the function must be a plain KIN_ENTRY function");
+  static_assert((!std::is_same_v<std::decay_t<Args>, caf::actor> && ...),
+                "kin::spawn_process on a node: pass actors in a message after the start, not as arguments");
+  static_assert((serializable<std::decay_t<Args>> && ...), "kin::spawn_process on a node: every argument must be kin::serializable");
+  using Entry = detail::RemoteEntry<Fp, std::decay_t<Args>...>;
+  (void)Entry::registered;  // instantiates the node side in this program
+  Bytes bytes = encode(std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+  Fp fp = static_cast<Fp>(fn);
+  return detail::spawn_remote(sys, node, reinterpret_cast<std::uintptr_t>(fp), typeid(Entry).name(),
+                              std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
 /// As above with default ProcessOptions (the global start method).
 template <class F, class... Args>
-  requires(!std::is_same_v<std::decay_t<F>, ProcessOptions>)
+  requires(!std::is_same_v<std::decay_t<F>, ProcessOptions> && !std::is_same_v<std::decay_t<F>, RemoteNode>)
 caf::actor spawn_process(ActorSystem& sys, F&& fn, Args&&... args) {
   return spawn_process(sys, ProcessOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
 }
