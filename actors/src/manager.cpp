@@ -8,6 +8,7 @@
 #include <kin/process.hpp>
 #include <kin/runtime/auth.hpp>
 #include <kin/runtime/listener_core.hpp>
+#include <kin/runtime/syscall.hpp>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,6 +24,8 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -87,6 +90,16 @@ struct ManagerSession::Conn {
   unique_fd fd;
   FrameReader reader;
   pid_t pid;
+  std::uint32_t next_rid = 0;
+};
+
+// The async connection: requests queued in `out` (whole frames, ids filled in) and every
+// request not yet answered, oldest first — the order the server answers them in.
+struct ManagerSession::Pipe {
+  std::unique_ptr<Conn> conn;
+  Bytes out;
+  std::size_t queued = 0;  // requests in `out`
+  std::deque<std::shared_ptr<Pending>> waiting;
 };
 
 namespace {
@@ -109,7 +122,14 @@ ManagerSession::ManagerSession(SocketAddress address, std::string authkey, std::
     : address_(std::move(address)), authkey_(std::move(authkey)), max_message_(max_message),
       call_timeout_(call_timeout) {}
 
-ManagerSession::~ManagerSession() = default;
+ManagerSession::~ManagerSession() {
+  // Fire-and-forget async requests (a set_async never waited for) still reach the server.
+  try {
+    std::lock_guard g{pipe_mu_};
+    if (pipe_ && pipe_->conn && pipe_->conn->pid == ::getpid()) flush_locked();
+  } catch (...) {
+  }
+}
 
 std::shared_ptr<ManagerSession> ManagerSession::get(const SocketAddress& address, const std::string& authkey,
                                                     std::uint64_t max_message,
@@ -212,7 +232,7 @@ bool blocks(Op op) noexcept {
 }
 std::int64_t own_timeout_us(const Bytes& frame) noexcept {
   std::int64_t us = -1;
-  constexpr std::size_t at = kFrameHeaderSize + 1 + sizeof(std::uint32_t);
+  constexpr std::size_t at = kOpOffset + 1 + sizeof(std::uint32_t);
   if (frame.size() >= at + sizeof us) std::memcpy(&us, frame.data() + at, sizeof us);
   return us;
 }
@@ -272,8 +292,26 @@ std::string ms_text(std::chrono::microseconds t) {
 }
 }  // namespace
 
+namespace {
+void put_rid(Bytes& frame, std::uint32_t rid) noexcept { std::memcpy(frame.data() + kFrameHeaderSize, &rid, sizeof rid); }
+// A reply must answer the request waited for; anything else (another id, too short to hold
+// one) is a server that does not speak the protocol — never read as this call's answer.
+void check_reply(const std::optional<Bytes>& reply, std::uint32_t rid) {
+  if (!reply || reply->size() < kRequestIdSize + 1)
+    throw ProtocolError("kin::Manager: a reply too short to hold a request id and a status");
+  std::uint32_t got = 0;
+  std::memcpy(&got, reply->data(), sizeof got);
+  if (got != rid)
+    throw ProtocolError(std::string("kin::Manager: a reply to request ").append(std::to_string(got))
+                            .append(" where request ").append(std::to_string(rid))
+                            .append(" was expected (a server answering out of order, or a request never made)"));
+}
+}  // namespace
+
 Bytes ManagerSession::exchange(Bytes& frame) {
   auto c = take(kConnectTimeout);
+  const std::uint32_t rid = ++c->next_rid;
+  put_rid(frame, rid);
   std::optional<Bytes> reply;
   try {
     write_prefixed_frame(c->fd.get(), frame, kAbsoluteMaxFrame, FdKind::socket);
@@ -283,15 +321,15 @@ Bytes ManagerSession::exchange(Bytes& frame) {
   } catch (const std::exception& e) {
     lost(e.what());  // EOF, reset, broken pipe: the server died (its connection goes with it)
   }
+  check_reply(reply, rid);  // (a connection that fails it is closed, not given back)
   give_back(std::move(c));
-  if (!reply || reply->empty()) lost("an empty reply");
   return std::move(*reply);
 }
 
 Bytes ManagerSession::exchange_bounded(Bytes& frame, const Deadline& cap) {
   using clock = std::chrono::steady_clock;
   using std::chrono::microseconds;
-  const auto op = static_cast<Op>(frame[kFrameHeaderSize]);
+  const auto op = static_cast<Op>(frame[kOpOffset]);
   const microseconds bound = *call_timeout_;
   const bool waits = blocks(op);
   const std::int64_t own = waits ? own_timeout_us(frame) : 0;
@@ -316,10 +354,13 @@ Bytes ManagerSession::exchange_bounded(Bytes& frame, const Deadline& cap) {
     return d.append("; its connection is closed, the next call opens a new one");
   };
   std::unique_ptr<Conn> c;
+  std::uint32_t rid = 0;
   std::optional<Bytes> reply;
   try {
     const Deadline first = waits ? slice() : limit;
     c = take(std::min(kConnectTimeout, std::chrono::ceil<std::chrono::milliseconds>(first.remaining())));
+    rid = ++c->next_rid;
+    put_rid(frame, rid);
     write_prefixed_frame(c->fd.get(), frame, kAbsoluteMaxFrame, FdKind::socket, first);
     await_reply(c->fd.get());
     if (!waits) {
@@ -346,17 +387,27 @@ Bytes ManagerSession::exchange_bounded(Bytes& frame, const Deadline& cap) {
   } catch (const std::exception& e) {
     lost(e.what());
   }
+  check_reply(reply, rid);
   give_back(std::move(c));
-  if (!reply || reply->empty()) lost("an empty reply");
   return std::move(*reply);
 }
 
-Bytes ManagerSession::call(Bytes& frame) {
+void ManagerSession::check_size(const Bytes& frame) const {
   const std::size_t len = frame.size() - kFrameHeaderSize;
   if (len > max_message_)
     throw ProtocolError(std::string("kin::Manager: a request of ").append(std::to_string(len))
                             .append(" bytes is over the manager's limit of ").append(std::to_string(max_message_)));
+}
+
+Bytes ManagerSession::call(Bytes& frame) {
+  check_size(frame);
+  if (outstanding_.load(std::memory_order_acquire) != 0) drain();
   Bytes reply = call_timeout_ ? exchange_bounded(frame) : exchange(frame);
+  reply.erase(reply.begin(), reply.begin() + kRequestIdSize);
+  return unwrap(std::move(reply));
+}
+
+Bytes ManagerSession::unwrap(Bytes reply) const {
   const auto status = static_cast<Status>(reply[0]);
   if (status == Status::ok) {
     reply.erase(reply.begin());
@@ -377,6 +428,167 @@ Bytes ManagerSession::call(Bytes& frame) {
     case Status::lost: lost(what);
     default: throw ProtocolError("kin::Manager: a reply with an unknown status");
   }
+}
+
+// ---- pipelining ------------------------------------------------------------------------------
+
+void ManagerSession::forget_parent_locked() noexcept {
+  if (pipe_ && pipe_->conn && pipe_->conn->pid != ::getpid()) {
+    // A fork child's copy of its parent's async connection: never spoken on here. The
+    // requests it holds are the parent's; their copies in this process can never be answered.
+    auto e = std::make_exception_ptr(ManagerLost("kin::ManagerLost: an async request made by the parent of this forked process (a future belongs to the process that made it)"));
+    for (auto& p : pipe_->waiting) {
+      p->done = true;
+      p->error = e;
+    }
+    pipe_.reset();
+    outstanding_.store(0, std::memory_order_release);
+  }
+}
+
+ManagerSession::Pipe& ManagerSession::pipe_locked() {
+  forget_parent_locked();
+  if (!pipe_) pipe_ = std::make_unique<Pipe>();
+  if (!pipe_->conn) pipe_->conn = take(kConnectTimeout);  // opened for the pipe, never given back
+  return *pipe_;
+}
+
+void ManagerSession::fail_locked(const std::exception_ptr& e) noexcept {
+  if (!pipe_) return;
+  for (auto& p : pipe_->waiting) {
+    p->done = true;
+    p->error = e;
+  }
+  outstanding_.fetch_sub(pipe_->waiting.size(), std::memory_order_acq_rel);
+  // The connection goes with them: what it would still carry answers requests now failed.
+  pipe_.reset();
+}
+
+void ManagerSession::flush_locked() {
+  if (!pipe_ || pipe_->queued == 0) return;
+  Pipe& p = *pipe_;
+  const Deadline limit = call_timeout_ ? Deadline::after(*call_timeout_) : Deadline::never();
+  try {
+    write_all(p.conn->fd.get(), p.out.data(), p.out.size(), FdKind::socket, limit);
+  } catch (const TimeoutError& e) {
+    fail_locked(std::make_exception_ptr(TimeoutError(std::string("kin::TimeoutError: the manager at ").append(where(address_))
+                                                         .append(" did not take pipelined requests within the call_timeout"))));
+    return;
+  } catch (const std::exception& e) {
+    fail_locked(std::make_exception_ptr(ManagerLost(std::string("kin::ManagerLost: the manager at ").append(where(address_))
+                                                        .append(" is gone (").append(e.what()).append(")"))));
+    return;
+  }
+  if (call_timeout_) {
+    const auto until = std::chrono::steady_clock::now() + *call_timeout_;
+    for (auto it = p.waiting.end() - static_cast<std::ptrdiff_t>(p.queued); it != p.waiting.end(); ++it) (*it)->deadline = until;
+  }
+  p.out.clear();
+  p.queued = 0;
+}
+
+void ManagerSession::read_reply_locked(bool block) {
+  Pipe& p = *pipe_;
+  Conn& c = *p.conn;
+  std::optional<Bytes> f;
+  try {
+    f = c.reader.next();
+    if (!f) {
+      if (!block) {
+        pollfd pf{c.fd.get(), POLLIN, 0};
+        if (::poll(&pf, 1, 0) <= 0) return;
+        (void)c.reader.fill_once(c.fd.get(), Deadline::never(), FrameReader::ReadAhead::buffered);
+      } else {
+        await_reply(c.fd.get());
+        const Deadline until = call_timeout_ ? Deadline::at(p.waiting.front()->deadline) : Deadline::never();
+        if (!c.reader.fill_frame(c.fd.get(), until, FrameReader::ReadAhead::buffered)) {
+          fail_locked(std::make_exception_ptr(TimeoutError(
+              std::string("kin::TimeoutError: the manager at ").append(where(address_))
+                  .append(" did not answer a pipelined request within ").append(std::to_string(call_timeout_->count()))
+                  .append(" ms (call_timeout); it and the requests sent after it fail, their connection is closed"))));
+          return;
+        }
+      }
+      f = c.reader.next();
+      if (!f) return;
+    }
+  } catch (const std::exception& e) {
+    fail_locked(std::make_exception_ptr(ManagerLost(std::string("kin::ManagerLost: the manager at ").append(where(address_))
+                                                        .append(" is gone (").append(e.what()).append(")"))));
+    return;
+  }
+  try {
+    check_reply(f, p.waiting.front()->rid);
+  } catch (const ProtocolError&) {
+    fail_locked(std::current_exception());
+    return;
+  }
+  auto done = std::move(p.waiting.front());
+  p.waiting.pop_front();
+  outstanding_.fetch_sub(1, std::memory_order_acq_rel);
+  f->erase(f->begin(), f->begin() + kRequestIdSize);
+  done->reply = std::move(*f);
+  done->done = true;
+}
+
+std::shared_ptr<Pending> ManagerSession::submit(Bytes& frame) {
+  check_size(frame);
+  std::lock_guard g{pipe_mu_};
+  Pipe& p = pipe_locked();
+  // Keep the window: take in replies before queuing more (the server answers in order).
+  while (p.waiting.size() >= kWindow && pipe_) {
+    flush_locked();
+    if (pipe_) read_reply_locked(true);
+  }
+  Pipe& q = pipe_locked();  // (a failure above may have closed it: a new one)
+  auto pending = std::make_shared<Pending>();
+  pending->rid = ++q.conn->next_rid;
+  put_rid(frame, pending->rid);
+  fill_frame_header(std::span<std::byte, kFrameHeaderSize>(frame.data(), kFrameHeaderSize), frame.size() - kFrameHeaderSize);
+  q.out.insert(q.out.end(), frame.begin(), frame.end());
+  ++q.queued;
+  q.waiting.push_back(pending);
+  outstanding_.fetch_add(1, std::memory_order_acq_rel);
+  if (q.queued >= kBatch || q.out.size() >= (std::size_t{64} << 10)) flush_locked();
+  return pending;
+}
+
+Bytes ManagerSession::wait(const std::shared_ptr<Pending>& p) {
+  {
+    std::lock_guard g{pipe_mu_};
+    forget_parent_locked();
+    if (!p->done && pipe_) flush_locked();
+    while (!p->done && pipe_ && !pipe_->waiting.empty()) read_reply_locked(true);
+  }
+  if (!p->done) lost("an async request on a connection that is gone");
+  if (p->error) std::rethrow_exception(p->error);
+  return unwrap(p->reply);
+}
+
+bool ManagerSession::ready(const std::shared_ptr<Pending>& p) {
+  std::lock_guard g{pipe_mu_};
+  forget_parent_locked();
+  if (p->done) return true;
+  if (pipe_) flush_locked();
+  while (!p->done && pipe_ && !pipe_->waiting.empty()) {
+    const std::size_t before = pipe_->waiting.size();
+    read_reply_locked(false);
+    if (pipe_ && pipe_->waiting.size() == before) break;  // nothing more has arrived
+  }
+  return p->done;
+}
+
+void ManagerSession::flush() {
+  std::lock_guard g{pipe_mu_};
+  forget_parent_locked();
+  flush_locked();
+}
+
+void ManagerSession::drain() noexcept {
+  std::lock_guard g{pipe_mu_};
+  forget_parent_locked();
+  flush_locked();
+  while (pipe_ && !pipe_->waiting.empty()) read_reply_locked(true);
 }
 
 // ---- the server process --------------------------------------------------------------------

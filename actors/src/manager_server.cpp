@@ -89,6 +89,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   FrameReader reader;
   std::string out;
   std::uint64_t id;
+  // The id of the request being run or parked (a connection runs one at a time, in order):
+  // its reply, now or when the parked request completes, carries it back.
+  std::uint32_t rid = 0;
   bool parked = false;
   std::uint32_t parked_on = 0;
   std::uint64_t park_seq = 0;
@@ -106,7 +109,7 @@ struct Refusal {
 
 class Reply {
  public:
-  Reply() : f_(kFrameHeaderSize + 1) {}
+  Reply() : f_(kFrameHeaderSize + kRequestIdSize + 1) {}
   Writer w() { return Writer{f_}; }
   void flag(bool b) { w().apply(b); }
   void blob(std::string_view s) {
@@ -118,8 +121,10 @@ class Reply {
     w().raw(&x, sizeof x);
   }
   void count(std::size_t n) { w().varint(n); }
-  Bytes& finish(Status s) {
-    f_[kFrameHeaderSize] = static_cast<std::byte>(s);
+  /// The frame answering request `rid` (the id its request carried) with status `s`.
+  Bytes& finish(Status s, std::uint32_t rid) {
+    std::memcpy(f_.data() + kFrameHeaderSize, &rid, sizeof rid);
+    f_[kFrameHeaderSize + kRequestIdSize] = static_cast<std::byte>(s);
     fill_frame_header(std::span<std::byte, kFrameHeaderSize>(f_.data(), kFrameHeaderSize),
                       f_.size() - kFrameHeaderSize);
     return f_;
@@ -263,7 +268,7 @@ class Server {
       open = c->reader.read_some(c->sd.native_handle());
     } catch (const ProtocolError& e) {
       // Oversized length: the stream cannot be parsed past it. Tell the client, then close.
-      send(c, refusal(Status::protocol_error, e.what()));
+      send(c, refusal(Status::protocol_error, e.what(), 0));  // no id: the frame was never read
       c->closing = true;
       flush(c);
       return;
@@ -282,7 +287,7 @@ class Server {
       try {
         len = c->reader.complete_frame();
       } catch (const ProtocolError& e) {
-        send(c, refusal(Status::protocol_error, e.what()));
+        send(c, refusal(Status::protocol_error, e.what(), 0));  // no id: the frame was never read
         c->closing = true;
         break;
       }
@@ -294,10 +299,10 @@ class Server {
     flush(c);
   }
 
-  static Bytes refusal(Status s, const std::string& what) {
+  static Bytes refusal(Status s, const std::string& what, std::uint32_t rid) {
     Reply r;
     r.blob(what);
-    return std::move(r.finish(s));
+    return std::move(r.finish(s, rid));
   }
 
   void send(const std::shared_ptr<Conn>& c, const Bytes& frame) {
@@ -390,6 +395,8 @@ class Server {
       Reader r{payload};
       Op op{};
       std::uint32_t id = 0;
+      c->rid = 0;  // a frame too short to hold an id is answered with id 0
+      r.raw(&c->rid, sizeof c->rid);
       r.raw(&op, 1);
       r.raw(&id, sizeof id);
       if (!execute(c, op, id, r, reply)) return;  // parked
@@ -407,7 +414,7 @@ class Server {
       reply = Reply{};
       reply.blob(std::string("kin::Manager: request failed on the server: ") + e.what());
     }
-    send(c, reply.finish(status));
+    send(c, reply.finish(status, c->rid));
   }
 
   // Returns false when the request parked (its reply comes later).
@@ -671,7 +678,7 @@ class Server {
       unpark_waiter(conn);
       Reply rep;
       rep.flag(false);  // timed out
-      send(conn, rep.finish(Status::ok));
+      send(conn, rep.finish(Status::ok, conn->rid));
       process(conn);  // writes the reply (and runs anything it sent meanwhile)
     });
   }
@@ -710,7 +717,7 @@ class Server {
         progress = true;
         c->parked = false;
         c->timer.cancel();
-        send(c, rep.finish(Status::ok));
+        send(c, rep.finish(Status::ok, c->rid));
         // Written (and any further buffered requests run) after this loop: a write may find
         // the client gone, and closing it must not change these waiters under our feet.
         asio::post(io_, [this, wc = std::weak_ptr<Conn>(c)] {
@@ -1029,7 +1036,7 @@ class Server {
       if (!c || c->dead) continue;
       c->parked = false;
       c->timer.cancel();
-      send(c, refusal(Status::broken_barrier, why));
+      send(c, refusal(Status::broken_barrier, why, c->rid));
       asio::post(io_, [this, wc = std::weak_ptr<Conn>(c)] {
         auto conn = wc.lock();
         if (conn && !conn->dead) process(conn);
@@ -1071,7 +1078,7 @@ class Server {
       wc->timer.cancel();
       Reply rep;
       rep.num(w.owner);
-      send(wc, rep.finish(Status::ok));
+      send(wc, rep.finish(Status::ok, wc->rid));
       asio::post(io_, [this, weak = std::weak_ptr<Conn>(wc)] {
         auto conn = weak.lock();
         if (conn && !conn->dead) process(conn);
