@@ -8,6 +8,7 @@
 #include <kin/process.hpp>
 #include <kin/runtime/auth.hpp>
 #include <kin/runtime/listener_core.hpp>
+#include <kin/runtime/runtime.hpp>
 #include <kin/runtime/syscall.hpp>
 
 #include <netinet/in.h>
@@ -86,6 +87,19 @@ std::int64_t owner_token() noexcept {
 
 // ---- the client session -------------------------------------------------------------------
 
+namespace {
+// This process's pid, kept by kin's fork handler: a call asks it twice (taking a connection
+// and giving it back, to keep a fork child off its parent's sockets), and getpid() is a
+// syscall each time — a tenth of the whole round trip's syscalls.
+std::atomic<pid_t> g_pid{0};
+void refresh_pid() noexcept { g_pid.store(::getpid(), std::memory_order_relaxed); }
+[[maybe_unused]] const int g_pid_hook = (refresh_pid(), at_fork(nullptr, nullptr, refresh_pid));
+pid_t this_pid() noexcept {
+  const pid_t p = g_pid.load(std::memory_order_relaxed);
+  return p != 0 ? p : ::getpid();  // (before this file's statics are initialised)
+}
+}  // namespace
+
 struct ManagerSession::Conn {
   unique_fd fd;
   FrameReader reader;
@@ -126,7 +140,7 @@ ManagerSession::~ManagerSession() {
   // Fire-and-forget async requests (a set_async never waited for) still reach the server.
   try {
     std::lock_guard g{pipe_mu_};
-    if (pipe_ && pipe_->conn && pipe_->conn->pid == ::getpid()) flush_locked();
+    if (pipe_ && pipe_->conn && pipe_->conn->pid == this_pid()) flush_locked();
   } catch (...) {
   }
 }
@@ -153,7 +167,7 @@ void ManagerSession::lost(const std::string& why) const {
 std::unique_ptr<ManagerSession::Conn> ManagerSession::take(std::chrono::milliseconds connect_timeout) {
   {
     std::lock_guard g{mu_};
-    const pid_t me = ::getpid();
+    const pid_t me = this_pid();
     // A fork child inherits its parent's connections: it must never speak on them (the
     // replies would go to whichever process reads first). Close its copies, open its own.
     if (!idle_.empty() && idle_.front()->pid != me) idle_.clear();
@@ -164,7 +178,7 @@ std::unique_ptr<ManagerSession::Conn> ManagerSession::take(std::chrono::millisec
     }
   }
   auto c = std::make_unique<Conn>();
-  c->pid = ::getpid();
+  c->pid = this_pid();
   try {
     c->fd = client_connect(address_, authkey_, connect_timeout);
     if (address_.path.empty()) {
@@ -194,7 +208,7 @@ std::unique_ptr<ManagerSession::Conn> ManagerSession::take(std::chrono::millisec
 
 void ManagerSession::give_back(std::unique_ptr<Conn> c) noexcept {
   std::lock_guard g{mu_};
-  if (c->pid != ::getpid()) return;
+  if (c->pid != this_pid()) return;
   if (!idle_.empty() && idle_.front()->pid != c->pid) idle_.clear();
   idle_.push_back(std::move(c));
 }
@@ -433,7 +447,7 @@ Bytes ManagerSession::unwrap(Bytes reply) const {
 // ---- pipelining ------------------------------------------------------------------------------
 
 void ManagerSession::forget_parent_locked() noexcept {
-  if (pipe_ && pipe_->conn && pipe_->conn->pid != ::getpid()) {
+  if (pipe_ && pipe_->conn && pipe_->conn->pid != this_pid()) {
     // A fork child's copy of its parent's async connection: never spoken on here. The
     // requests it holds are the parent's; their copies in this process can never be answered.
     auto e = std::make_exception_ptr(ManagerLost("kin::ManagerLost: an async request made by the parent of this forked process (a future belongs to the process that made it)"));
