@@ -132,9 +132,9 @@ std::string where(const SocketAddress& a) {
 }  // namespace
 
 ManagerSession::ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message,
-                               std::optional<std::chrono::milliseconds> call_timeout)
+                               std::optional<std::chrono::milliseconds> call_timeout, std::optional<TlsConfig> tls)
     : address_(std::move(address)), authkey_(std::move(authkey)), max_message_(max_message),
-      call_timeout_(call_timeout) {}
+      call_timeout_(call_timeout), tls_(std::move(tls)) {}
 
 ManagerSession::~ManagerSession() {
   // Fire-and-forget async requests (a set_async never waited for) still reach the server.
@@ -147,15 +147,19 @@ ManagerSession::~ManagerSession() {
 
 std::shared_ptr<ManagerSession> ManagerSession::get(const SocketAddress& address, const std::string& authkey,
                                                     std::uint64_t max_message,
-                                                    std::optional<std::chrono::milliseconds> call_timeout) {
+                                                    std::optional<std::chrono::milliseconds> call_timeout,
+                                                    const std::optional<TlsConfig>& tls) {
   std::string key = where(address);
   key.append("\n").append(authkey);
-  // Clients of one server with different bounds keep separate sessions (and connections).
-  if (call_timeout) key.append("\n").append(std::to_string(call_timeout->count()));
+  // Clients of one server with different bounds (or TLS files) keep separate sessions.
+  key.append("\n").append(call_timeout ? std::to_string(call_timeout->count()) : std::string("-"));
+  if (tls)
+    key.append("\ntls\n").append(tls->cert_file).append("\n").append(tls->key_file).append("\n")
+        .append(tls->ca_file).append("\n").append(tls->server_name);
   std::lock_guard g{registry_mutex()};
   auto& slot = registry()[key];
   if (auto s = slot.lock()) return s;
-  auto s = std::make_shared<ManagerSession>(address, authkey, max_message, call_timeout);
+  auto s = std::make_shared<ManagerSession>(address, authkey, max_message, call_timeout, tls);
   slot = s;
   return s;
 }
@@ -180,8 +184,16 @@ std::unique_ptr<ManagerSession::Conn> ManagerSession::take(std::chrono::millisec
   auto c = std::make_unique<Conn>();
   c->pid = this_pid();
   try {
-    c->fd = client_connect(address_, authkey_, connect_timeout);
-    if (address_.path.empty()) {
+    if (tls_) {
+      // TLS first, then kin's HMAC handshake inside it: the key's challenge and every request
+      // travel encrypted, and a server whose certificate is not trusted never sees either.
+      const auto d = Deadline::after(connect_timeout);
+      c->fd = tls_connect(connect_to(address_, d), *tls_, address_.host, d);
+      run_handshake(c->fd.get(), authkey_, Handshake::Role::client, d);
+    } else {
+      c->fd = client_connect(address_, authkey_, connect_timeout);
+    }
+    if (address_.path.empty() && !tls_) {  // (with TLS, tls_connect tuned the TCP socket)
       int one = 1;  // a request is one small write: no Nagle delay on TCP
       (void)::setsockopt(c->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       // A host that vanishes without closing (power, network) fails the socket (ETIMEDOUT:
@@ -767,7 +779,7 @@ Manager::~Manager() {
 }
 
 Manager Manager::connect(const Address& address, const std::string& authkey,
-                         std::optional<std::chrono::milliseconds> call_timeout) {
+                         std::optional<std::chrono::milliseconds> call_timeout, const std::optional<TlsOptions>& tls) {
   check_call_timeout(call_timeout, "kin::Manager::connect");
   auto im = std::make_unique<Impl>();
   im->address = address;
@@ -775,7 +787,7 @@ Manager Manager::connect(const Address& address, const std::string& authkey,
   im->max_message = std::size_t{64} << 20;
   im->options.call_timeout = call_timeout;
   im->session = detail::mgr::ManagerSession::get(detail::to_socket_address(address), authkey, im->max_message,
-                                                 call_timeout);
+                                                 call_timeout, tls);
   // Connect now, so a wrong key or a missing server is reported here (Python's connect()).
   auto f = detail::mgr::begin_request(detail::mgr::Op::ping, 0);
   (void)im->session->call(f);
@@ -783,9 +795,10 @@ Manager Manager::connect(const Address& address, const std::string& authkey,
 }
 
 void Manager::serve(const Address& address, const std::string& authkey,
-                    const std::function<void(const Address&)>& on_ready, std::size_t max_message) {
+                    const std::function<void(const Address&)>& on_ready, std::size_t max_message,
+                    const std::optional<TlsOptions>& tls) {
   if (authkey.empty()) throw ValueError("kin::Manager::serve: an authkey is required");
-  detail::mgr::ServerConfig config{detail::to_socket_address(address), authkey, max_message};
+  detail::mgr::ServerConfig config{detail::to_socket_address(address), authkey, max_message, tls};
   (void)detail::mgr::serve(config, [&](const detail::SocketAddress& a) {
     if (on_ready) on_ready(a.path.empty() ? Address{a.host, a.port} : Address::unix_path(a.path));
   });

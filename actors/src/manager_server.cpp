@@ -18,7 +18,9 @@
 #include <kin/detail/manager_protocol.hpp>
 
 #include <kin/errors.hpp>
+#include <kin/runtime/auth.hpp>
 #include <kin/runtime/listener_core.hpp>
+#include <kin/runtime/tls.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -188,7 +190,15 @@ class Server {
   }
 
   int run(const std::function<void(const SocketAddress&)>& on_ready) {
-    ListenerCore listener{config_.address, config_.authkey, std::chrono::seconds(5)};
+    // With TLS the listener is private — a Unix socket only the TLS front connects to — and
+    // the HMAC handshake runs inside TLS, end to end with the client.
+    SocketAddress listen_at = config_.address;
+    if (config_.tls)
+      listen_at = SocketAddress{"", 0, std::string("/tmp/kin-manager-tls-").append(std::to_string(::getpid())).append("-")
+                                          .append(random_hex(6)).append(".sock")};
+    ListenerCore listener{listen_at, config_.authkey, std::chrono::seconds(5)};
+    std::unique_ptr<TlsFront> front;
+    if (config_.tls) front = std::make_unique<TlsFront>(config_.address, *config_.tls, listener.address());
     std::thread acceptor([this, &listener] {
       for (;;) {
         try {
@@ -205,13 +215,14 @@ class Server {
         }
       }
     });
-    on_ready(listener.address());
+    on_ready(front ? front->address() : listener.address());
     auto guard = asio::make_work_guard(io_);
     run_loop();
     listener.close();
     acceptor.join();
     for (auto& [id, c] : conns_) c->dead = true;
     conns_.clear();
+    if (front) front->close();  // after the connections closed: their relays have ended or end now
     return 0;
   }
 

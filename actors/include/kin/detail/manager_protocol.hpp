@@ -35,6 +35,7 @@
 #include <kin/errors.hpp>
 #include <kin/runtime/framing.hpp>
 #include <kin/runtime/socket_util.hpp>
+#include <kin/runtime/tls.hpp>
 #include <kin/runtime/unique_fd.hpp>
 
 #include <atomic>
@@ -188,16 +189,19 @@ struct Pending {
 class ManagerSession {
  public:
   ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message,
-                 std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
+                 std::optional<std::chrono::milliseconds> call_timeout = std::nullopt,
+                 std::optional<TlsConfig> tls = std::nullopt);
   ManagerSession(const ManagerSession&) = delete;
   ManagerSession& operator=(const ManagerSession&) = delete;
   ~ManagerSession();
 
-  /// The process's session for this server and call_timeout (one per server and bound per
-  /// process, shared by proxies).
+  /// The process's session for this server, call_timeout and TLS configuration (one per
+  /// server, bound and TLS configuration per process, shared by proxies). With `tls`, every
+  /// connection is TLS (tls.hpp) and the HMAC handshake runs inside it.
   static std::shared_ptr<ManagerSession> get(const SocketAddress& address, const std::string& authkey,
                                              std::uint64_t max_message,
-                                             std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
+                                             std::optional<std::chrono::milliseconds> call_timeout = std::nullopt,
+                                             const std::optional<TlsConfig>& tls = std::nullopt);
 
   /// Sends `frame` (from begin_request) and returns the reply's fields after an ok status;
   /// other statuses become KeyError/IndexError/ValueError/ProtocolError, a gone server
@@ -229,6 +233,8 @@ class ManagerSession {
   [[nodiscard]] std::uint64_t max_message() const noexcept { return max_message_; }
   /// The bound on each request (ManagerOptions::call_timeout); unset: none.
   [[nodiscard]] std::optional<std::chrono::milliseconds> call_timeout() const noexcept { return call_timeout_; }
+  /// The TLS configuration of its connections; unset: plain.
+  [[nodiscard]] const std::optional<TlsConfig>& tls() const noexcept { return tls_; }
   /// Closes this process's connections (the next call opens new ones).
   void disconnect() noexcept;
 
@@ -261,6 +267,7 @@ class ManagerSession {
   std::string authkey_;
   std::uint64_t max_message_;
   std::optional<std::chrono::milliseconds> call_timeout_;
+  std::optional<TlsConfig> tls_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Conn>> idle_;
   std::mutex pipe_mu_;
@@ -321,6 +328,7 @@ struct ServerConfig {
   SocketAddress address;
   std::string authkey;
   std::uint64_t max_frame = 0;
+  std::optional<TlsConfig> tls{};  // set: clients connect with TLS (a TlsFront at `address`)
 };
 /// Serves in this process until shut down; calls `on_ready(bound address)` once listening.
 int serve(const ServerConfig& config, const std::function<void(const SocketAddress&)>& on_ready);

@@ -89,6 +89,8 @@ class ProxyBase {
     std::uint64_t max = 0;
     std::int64_t call_timeout_ms = -1;  // the session's bound travels with the proxy (-1: none)
     bool present = false;
+    bool tls = false;  // and so do its TLS files (paths: they must exist where it goes)
+    std::string cert, tls_key, ca, server_name;
     if constexpr (Inspector::reads_state) {
       present = x.s_ != nullptr;
       if (present) {
@@ -98,15 +100,24 @@ class ProxyBase {
         key = x.s_->authkey();
         max = x.s_->max_message();
         if (auto t = x.s_->call_timeout()) call_timeout_ms = t->count();
+        if (const auto& t = x.s_->tls()) {
+          tls = true;
+          cert = t->cert_file;
+          tls_key = t->key_file;
+          ca = t->ca_file;
+          server_name = t->server_name;
+        }
         id = x.id_;
       }
     }
-    f(present, host, port, path, key, max, call_timeout_ms, id);
+    f(present, host, port, path, key, max, call_timeout_ms, id, tls, cert, tls_key, ca, server_name);
     if constexpr (Inspector::writes_state) {
       if (present) {
         std::optional<std::chrono::milliseconds> bound;
         if (call_timeout_ms >= 0) bound = std::chrono::milliseconds{call_timeout_ms};
-        x.s_ = ManagerSession::get(SocketAddress{host, port, path}, key, max, bound);
+        std::optional<TlsConfig> t;
+        if (tls) t = TlsConfig{cert, tls_key, ca, server_name};
+        x.s_ = ManagerSession::get(SocketAddress{host, port, path}, key, max, bound, t);
         x.id_ = id;
       } else {
         x.s_.reset();
