@@ -560,13 +560,14 @@ void ManagerSession::read_reply_locked(bool block) {
 std::shared_ptr<Pending> ManagerSession::submit(Bytes& frame) {
   check_size(frame);
   std::lock_guard g{pipe_mu_};
-  Pipe& p = pipe_locked();
-  // Keep the window: take in replies before queuing more (the server answers in order).
-  while (p.waiting.size() >= kWindow && pipe_) {
+  (void)pipe_locked();
+  // Keep the window: take in replies before queuing more (the server answers in order). A
+  // failure here fails those outstanding and closes the pipe; the request goes on a new one.
+  while (pipe_ && pipe_->waiting.size() >= kWindow) {
     flush_locked();
     if (pipe_) read_reply_locked(true);
   }
-  Pipe& q = pipe_locked();  // (a failure above may have closed it: a new one)
+  Pipe& q = pipe_locked();
   auto pending = std::make_shared<Pending>();
   pending->rid = ++q.conn->next_rid;
   put_rid(frame, pending->rid);
