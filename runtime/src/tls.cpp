@@ -14,6 +14,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -218,6 +220,27 @@ void relay(SSL* ssl, const RelayFds& fds, int stop) {
   }
 }
 
+// OpenSSL writes to the socket with write(): a peer that is gone would raise SIGPIPE. A relay
+// thread blocks every signal for its life (a SIGPIPE left pending on it is dropped with it; the
+// program's signal handlers run on the program's threads); a handshake on a caller's thread
+// blocks SIGPIPE around it (ThreadSignalBlock, syscall.hpp).
+// Starts `fn` on a new thread with every signal blocked from its first instruction.
+template <class F>
+std::thread start_blocked(F&& fn) {
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);
+  std::thread t;
+  try {
+    t = std::thread(std::forward<F>(fn));
+  } catch (...) {
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw;
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return t;
+}
+
 void tune_tcp(int fd) {
   int one = 1;  // frames are small writes: no Nagle delay
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -249,7 +272,13 @@ unique_fd tls_connect(unique_fd tcp, const TlsConfig& config, const std::string&
     }
   }
   std::string why;
-  switch (handshake(ssl.get(), tcp.get(), false, -1, deadline, why)) {
+  Shake shake = Shake::failed;
+  {
+    ThreadSignalBlock no_sigpipe{SIGPIPE};
+    shake = handshake(ssl.get(), tcp.get(), false, -1, deadline, why);
+    no_sigpipe.consume();
+  }
+  switch (shake) {
     case Shake::done: break;
     case Shake::timed_out: throw TimeoutError("kin TLS: the handshake with " + host + " did not finish in time");
     case Shake::failed: throw AuthenticationError("kin::AuthenticationError: TLS handshake with " + host + " failed: " + why);
@@ -260,7 +289,7 @@ unique_fd tls_connect(unique_fd tcp, const TlsConfig& config, const std::string&
   set_nonblocking(theirs.get(), true);
   auto fds = std::make_unique<RelayFds>(std::move(tcp), std::move(theirs));
   // Detached: it ends when the caller closes its end (or the server closes the connection).
-  std::thread([ctx = std::move(ctx), ssl = std::move(ssl), fds = std::move(fds)] { relay(ssl.get(), *fds, -1); }).detach();
+  start_blocked([ctx = std::move(ctx), ssl = std::move(ssl), fds = std::move(fds)] { relay(ssl.get(), *fds, -1); }).detach();
   return mine;
 }
 
@@ -327,7 +356,7 @@ struct TlsFront::Impl {
       reap_finished();
       auto done = std::make_shared<std::atomic<bool>>(false);
       std::lock_guard g{mu};
-      relays.push_back(Relay{std::thread([this, done, fd = std::make_shared<unique_fd>(std::move(c))]() mutable {
+      relays.push_back(Relay{start_blocked([this, done, fd = std::make_shared<unique_fd>(std::move(c))]() mutable {
                                serve_one(std::move(*fd));
                                done->store(true);
                              }),
@@ -347,7 +376,7 @@ TlsFront::TlsFront(const SocketAddress& listen_at, const TlsConfig& config, Sock
   if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe2");
   im.stop_r.reset(p[0]);
   im.stop_w.reset(p[1]);
-  im.acceptor = std::thread([&im] { im.accept_loop(); });
+  im.acceptor = start_blocked([&im] { im.accept_loop(); });
 }
 
 TlsFront::~TlsFront() { close(); }

@@ -63,6 +63,19 @@ int child_adds(kin::DictProxy<std::string, long> d) {
 
 kin::TlsOptions trusting(const char* ca) { return kin::TlsOptions{.ca_file = file(ca)}; }
 
+// In a child: floods the server with gets of a large value and never reads the replies, so
+// the server's relay is writing to it when the parent kills it.
+int flood_and_wait(kin::Address a, std::string ca, kin::Connection<int> started) {
+  auto c = kin::Manager::connect(a, "key", std::nullopt, kin::TlsOptions{.ca_file = ca});
+  auto d = c.dict<int, std::string>("big");
+  std::vector<kin::ManagerFuture<std::string>> fs;
+  for (int i = 0; i < 200; ++i) fs.push_back(d.get_async(1));
+  d.flush();
+  started.send(1);
+  ::pause();  // killed here
+  return 0;
+}
+
 }  // namespace
 
 class ManagerTls : public ::testing::Test {
@@ -173,6 +186,26 @@ TEST_F(ManagerTls, ATlsClientMeetingAPlaintextServerIsAuthenticationError) {
   auto c = kin::Manager::connect(a, "key");
   c.shutdown();
   ASSERT_TRUE(server_->join(10s));
+}
+
+TEST_F(ManagerTls, AClientKilledWhileTheServerWritesToItLeavesTheServerServing) {
+  const auto a = start();
+  ASSERT_GT(a.port, 0);
+  auto c = kin::Manager::connect(a, "key", std::nullopt, trusting("ca.pem"));
+  auto d = c.dict<int, std::string>("big");
+  d.set(1, std::string(1 << 20, 'x'));  // 200 replies of 1 MiB: more than any socket buffer
+  auto [mine, theirs] = kin::Pipe<int>();
+  kin::Process p{flood_and_wait, a, file("ca.pem"), theirs};
+  p.start();
+  theirs.close();
+  ASSERT_TRUE(mine.recv(30s));
+  std::this_thread::sleep_for(200ms);  // the server is writing, blocked on the full socket
+  p.kill();
+  ASSERT_TRUE(p.join(10s));
+  std::this_thread::sleep_for(200ms);  // its relay meets the dead peer (a reset): that relay ends
+  EXPECT_EQ(d.get(1).size(), std::size_t{1} << 20);  // the server lives and serves
+  EXPECT_EQ(server_->exitcode(), std::nullopt);
+  stop_server(a);
 }
 
 TEST_F(ManagerTls, ServerKilledIsManagerLostForCallsAndFutures) {
