@@ -16,7 +16,9 @@
 // reaches it (TCP or a Unix socket path), and `m.dict<K, V>("scores")` gives every client the
 // same named object. Clients authenticate with an HMAC challenge on the authkey before any
 // payload is decoded; a wrong key is kin::AuthenticationError. A local Manager listens on a
-// private Unix socket with a random key.
+// private Unix socket with a random key. With kin::TlsOptions (serve's fifth argument,
+// connect's fourth) the connections are TLS, the HMAC handshake inside it. Pipelined calls
+// (`d.get_async(k)` → kin::ManagerFuture) put many requests in flight on one connection.
 //
 // Every proxy call is one request on the server, which runs requests one at a time: each
 // operation is atomic, and so are the compound ones (setdefault, pop, update, add, apply).
