@@ -18,7 +18,9 @@
 #include <kin/detail/manager_protocol.hpp>
 
 #include <kin/errors.hpp>
+#include <kin/runtime/auth.hpp>
 #include <kin/runtime/listener_core.hpp>
+#include <kin/runtime/tls.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -89,6 +91,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   FrameReader reader;
   std::string out;
   std::uint64_t id;
+  // The id of the request being run or parked (a connection runs one at a time, in order):
+  // its reply, now or when the parked request completes, carries it back.
+  std::uint32_t rid = 0;
   bool parked = false;
   std::uint32_t parked_on = 0;
   std::uint64_t park_seq = 0;
@@ -106,7 +111,7 @@ struct Refusal {
 
 class Reply {
  public:
-  Reply() : f_(kFrameHeaderSize + 1) {}
+  Reply() : f_(kFrameHeaderSize + kRequestIdSize + 1) {}
   Writer w() { return Writer{f_}; }
   void flag(bool b) { w().apply(b); }
   void blob(std::string_view s) {
@@ -118,8 +123,10 @@ class Reply {
     w().raw(&x, sizeof x);
   }
   void count(std::size_t n) { w().varint(n); }
-  Bytes& finish(Status s) {
-    f_[kFrameHeaderSize] = static_cast<std::byte>(s);
+  /// The frame answering request `rid` (the id its request carried) with status `s`.
+  Bytes& finish(Status s, std::uint32_t rid) {
+    std::memcpy(f_.data() + kFrameHeaderSize, &rid, sizeof rid);
+    f_[kFrameHeaderSize + kRequestIdSize] = static_cast<std::byte>(s);
     fill_frame_header(std::span<std::byte, kFrameHeaderSize>(f_.data(), kFrameHeaderSize),
                       f_.size() - kFrameHeaderSize);
     return f_;
@@ -183,7 +190,15 @@ class Server {
   }
 
   int run(const std::function<void(const SocketAddress&)>& on_ready) {
-    ListenerCore listener{config_.address, config_.authkey, std::chrono::seconds(5)};
+    // With TLS the listener is private — a Unix socket only the TLS front connects to — and
+    // the HMAC handshake runs inside TLS, end to end with the client.
+    SocketAddress listen_at = config_.address;
+    if (config_.tls)
+      listen_at = SocketAddress{"", 0, std::string("/tmp/kin-manager-tls-").append(std::to_string(::getpid())).append("-")
+                                          .append(random_hex(6)).append(".sock")};
+    ListenerCore listener{listen_at, config_.authkey, std::chrono::seconds(5)};
+    std::unique_ptr<TlsFront> front;
+    if (config_.tls) front = std::make_unique<TlsFront>(config_.address, *config_.tls, listener.address());
     std::thread acceptor([this, &listener] {
       for (;;) {
         try {
@@ -200,32 +215,40 @@ class Server {
         }
       }
     });
-    on_ready(listener.address());
+    on_ready(front ? front->address() : listener.address());
     auto guard = asio::make_work_guard(io_);
     run_loop();
     listener.close();
     acceptor.join();
     for (auto& [id, c] : conns_) c->dead = true;
     conns_.clear();
+    if (front) front->close();  // after the connections closed: their relays have ended or end now
     return 0;
   }
 
   // A wake-up across CPUs costs tens of µs on small VMs, several times the work of a request,
   // so after each burst of work the loop keeps polling (without sleeping) for a short while:
   // a client's next request, sent right after the reply, is then picked up at once. An idle
-  // server sleeps in epoll like any other.
+  // server sleeps in epoll like any other. Only while the CPUs are free: a sched_yield that
+  // took long means another program ran here, and under load a yield can give a whole time
+  // slice away where a sleeper is woken with priority — so the loop then sleeps at once after
+  // each burst for the next 50 ms (as the client's await_reply does).
   void run_loop() {
     using clock = std::chrono::steady_clock;
     constexpr auto kSpin = std::chrono::microseconds(50);
+    constexpr auto kCrowded = std::chrono::microseconds(20);
+    constexpr auto kBackOff = std::chrono::milliseconds(50);
     auto last = clock::now();
+    auto crowded_until = clock::time_point{};
     while (!io_.stopped()) {
       if (io_.poll() > 0) {
         last = clock::now();
         continue;
       }
       if (io_.stopped()) break;
-      if (clock::now() - last < kSpin) {
+      if (const auto before = clock::now(); before - last < kSpin && before >= crowded_until) {
         ::sched_yield();  // with the client on this CPU, let it run
+        if (const auto after = clock::now(); after - before > kCrowded) crowded_until = after + kBackOff;
         continue;
       }
       if (io_.run_one() == 0) break;
@@ -263,7 +286,7 @@ class Server {
       open = c->reader.read_some(c->sd.native_handle());
     } catch (const ProtocolError& e) {
       // Oversized length: the stream cannot be parsed past it. Tell the client, then close.
-      send(c, refusal(Status::protocol_error, e.what()));
+      send(c, refusal(Status::protocol_error, e.what(), 0));  // no id: the frame was never read
       c->closing = true;
       flush(c);
       return;
@@ -282,7 +305,7 @@ class Server {
       try {
         len = c->reader.complete_frame();
       } catch (const ProtocolError& e) {
-        send(c, refusal(Status::protocol_error, e.what()));
+        send(c, refusal(Status::protocol_error, e.what(), 0));  // no id: the frame was never read
         c->closing = true;
         break;
       }
@@ -294,10 +317,10 @@ class Server {
     flush(c);
   }
 
-  static Bytes refusal(Status s, const std::string& what) {
+  static Bytes refusal(Status s, const std::string& what, std::uint32_t rid) {
     Reply r;
     r.blob(what);
-    return std::move(r.finish(s));
+    return std::move(r.finish(s, rid));
   }
 
   void send(const std::shared_ptr<Conn>& c, const Bytes& frame) {
@@ -390,6 +413,8 @@ class Server {
       Reader r{payload};
       Op op{};
       std::uint32_t id = 0;
+      c->rid = 0;  // a frame too short to hold an id is answered with id 0
+      r.raw(&c->rid, sizeof c->rid);
       r.raw(&op, 1);
       r.raw(&id, sizeof id);
       if (!execute(c, op, id, r, reply)) return;  // parked
@@ -407,7 +432,7 @@ class Server {
       reply = Reply{};
       reply.blob(std::string("kin::Manager: request failed on the server: ") + e.what());
     }
-    send(c, reply.finish(status));
+    send(c, reply.finish(status, c->rid));
   }
 
   // Returns false when the request parked (its reply comes later).
@@ -671,7 +696,7 @@ class Server {
       unpark_waiter(conn);
       Reply rep;
       rep.flag(false);  // timed out
-      send(conn, rep.finish(Status::ok));
+      send(conn, rep.finish(Status::ok, conn->rid));
       process(conn);  // writes the reply (and runs anything it sent meanwhile)
     });
   }
@@ -710,7 +735,7 @@ class Server {
         progress = true;
         c->parked = false;
         c->timer.cancel();
-        send(c, rep.finish(Status::ok));
+        send(c, rep.finish(Status::ok, c->rid));
         // Written (and any further buffered requests run) after this loop: a write may find
         // the client gone, and closing it must not change these waiters under our feet.
         asio::post(io_, [this, wc = std::weak_ptr<Conn>(c)] {
@@ -1029,7 +1054,7 @@ class Server {
       if (!c || c->dead) continue;
       c->parked = false;
       c->timer.cancel();
-      send(c, refusal(Status::broken_barrier, why));
+      send(c, refusal(Status::broken_barrier, why, c->rid));
       asio::post(io_, [this, wc = std::weak_ptr<Conn>(c)] {
         auto conn = wc.lock();
         if (conn && !conn->dead) process(conn);
@@ -1071,7 +1096,7 @@ class Server {
       wc->timer.cancel();
       Reply rep;
       rep.num(w.owner);
-      send(wc, rep.finish(Status::ok));
+      send(wc, rep.finish(Status::ok, wc->rid));
       asio::post(io_, [this, weak = std::weak_ptr<Conn>(wc)] {
         auto conn = weak.lock();
         if (conn && !conn->dead) process(conn);

@@ -143,7 +143,8 @@ TEST(ManagerRegisterType, MalformedCallsAreRefused) {
   auto fd = kin::detail::client_connect(addr, m.authkey(), 5s);
   const std::uint32_t id = c.id();
   auto send = [&](const std::string& fields) {
-    std::string payload(1, static_cast<char>(kin::detail::mgr::Op::o_call));
+    std::string payload("\x01\x00\x00\x00", 4);  // request id 1
+    payload.push_back(static_cast<char>(kin::detail::mgr::Op::o_call));
     payload.append(reinterpret_cast<const char*>(&id), sizeof id).append(fields);
     kin::Bytes b(payload.size());
     std::memcpy(b.data(), payload.data(), payload.size());
@@ -151,7 +152,7 @@ TEST(ManagerRegisterType, MalformedCallsAreRefused) {
     auto reply = kin::detail::read_frame(fd.get(), 5000ms);
     EXPECT_TRUE(reply);
     EXPECT_FALSE(!reply || reply->empty());
-    return reply && !reply->empty() ? static_cast<kin::detail::mgr::Status>((*reply)[0]) : kin::detail::mgr::Status::ok;
+    return reply && reply->size() > 4 ? static_cast<kin::detail::mgr::Status>((*reply)[4]) : kin::detail::mgr::Status::ok;
   };
   // "add", then an argument blob of garbage bytes
   EXPECT_EQ(send(std::string("\x03" "add" "\x04" "\xff\xff\xff\xff" "\x00", 10)), kin::detail::mgr::Status::protocol_error);

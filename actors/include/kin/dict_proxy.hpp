@@ -10,6 +10,11 @@
 // (setdefault, pop, update, add, apply of a KIN_MANAGER_FUNCTION) are one request too, so the
 // common read-modify-write needs no lock. Keys are compared by their kin encoding. A missing
 // key is kin::KeyError; when the server is gone, every call is kin::ManagerLost (never a hang).
+//
+// Pipelined: set_async, get_async, contains_async, erase_async and add_async queue the request
+// and return a kin::ManagerFuture at once; many travel in one write and are answered in order
+// (manager_proxy.hpp). A synchronous call waits for the async requests made before it, so it
+// sees their effects.
 #pragma once
 
 #include <kin/detail/manager_proxy.hpp>
@@ -146,6 +151,29 @@ class DictProxy : public detail::mgr::ProxyBase {
     (void)call(f);
   }
 
+  /// Pipelined forms (a kin::ManagerFuture each; errors come from its get()).
+  ManagerFuture<void> set_async(const K& k, const V& v) {
+    auto f = request(Op::d_set);
+    detail::Writer w{f};
+    detail::mgr::put_value(w, k);
+    detail::mgr::put_value(w, v);
+    return submit<void>(f);
+  }
+  [[nodiscard]] ManagerFuture<V> get_async(const K& k) const { return key_submit<V>(Op::d_get, k, &value_of); }
+  [[nodiscard]] ManagerFuture<bool> contains_async(const K& k) const { return key_submit<bool>(Op::d_contains, k, &flag); }
+  ManagerFuture<bool> erase_async(const K& k) { return key_submit<bool>(Op::d_erase, k, &flag); }
+  ManagerFuture<V> add_async(const K& k, V delta)
+    requires std::is_arithmetic_v<V> && (!std::is_same_v<V, bool>)
+  {
+    auto f = request(Op::d_add);
+    detail::Writer w{f};
+    detail::mgr::put_value(w, k);
+    const auto num = detail::mgr::num_of<V>();
+    w.raw(&num, 1);
+    w.raw(&delta, sizeof delta);
+    return submit<V>(f, &value_of);
+  }
+
   /// d[k] = v sets, V x = d[k] gets (KeyError when missing), d[k] += n adds atomically.
   class Ref {
    public:
@@ -179,6 +207,13 @@ class DictProxy : public detail::mgr::ProxyBase {
     detail::Writer w{f};
     detail::mgr::put_value(w, k);
     return call(f);
+  }
+  template <class T>
+  ManagerFuture<T> key_submit(Op op, const K& k, T (*decode)(const Bytes&)) const {
+    auto f = request(op);
+    detail::Writer w{f};
+    detail::mgr::put_value(w, k);
+    return submit<T>(f, decode);
   }
   Bytes kv_call(Op op, const K& k, const V& v) const {
     auto f = request(op);

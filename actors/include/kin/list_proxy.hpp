@@ -6,7 +6,8 @@
 //
 // Every call is one atomic request to the server. Indexes count from the end when negative,
 // as in Python; one out of range is kin::IndexError. When the server is gone every call is
-// kin::ManagerLost. A ListProxy can be passed to other processes.
+// kin::ManagerLost. A ListProxy can be passed to other processes. Pipelined: append_async and
+// get_async return a kin::ManagerFuture at once (manager_proxy.hpp).
 #pragma once
 
 #include <kin/detail/manager_proxy.hpp>
@@ -35,6 +36,13 @@ class ListProxy : public detail::mgr::ProxyBase {
     detail::mgr::put_value(w, v);
     (void)call(f);
   }
+  /// Pipelined append (its future's get() reports an error).
+  ManagerFuture<void> append_async(const T& v) {
+    auto f = request(Op::l_append);
+    detail::Writer w{f};
+    detail::mgr::put_value(w, v);
+    return submit<void>(f);
+  }
   /// Appends every element of `range`, atomically (no other call sees half of them).
   template <class Range>
   void extend(const Range& range) {
@@ -57,6 +65,12 @@ class ListProxy : public detail::mgr::ProxyBase {
     auto f = request(Op::l_get);
     detail::Writer{f}.raw(&i, sizeof i);
     return value_of(call(f));
+  }
+  /// Pipelined get (kin::IndexError from its future's get()).
+  [[nodiscard]] ManagerFuture<T> get_async(std::int64_t i) const {
+    auto f = request(Op::l_get);
+    detail::Writer{f}.raw(&i, sizeof i);
+    return submit<T>(f, &value_of);
   }
   void set(std::int64_t i, const T& v) {
     auto f = request(Op::l_set);

@@ -16,7 +16,9 @@
 // reaches it (TCP or a Unix socket path), and `m.dict<K, V>("scores")` gives every client the
 // same named object. Clients authenticate with an HMAC challenge on the authkey before any
 // payload is decoded; a wrong key is kin::AuthenticationError. A local Manager listens on a
-// private Unix socket with a random key.
+// private Unix socket with a random key. With kin::TlsOptions (serve's fifth argument,
+// connect's fourth) the connections are TLS, the HMAC handshake inside it. Pipelined calls
+// (`d.get_async(k)` → kin::ManagerFuture) put many requests in flight on one connection.
 //
 // Every proxy call is one request on the server, which runs requests one at a time: each
 // operation is atomic, and so are the compound ones (setdefault, pop, update, add, apply).
@@ -62,6 +64,14 @@
 #include <vector>
 
 namespace kin {
+
+/// TLS for a remote manager (Manager::serve / Manager::connect): PEM files. The server gives
+/// cert_file and key_file (and ca_file to require client certificates signed by it); a client
+/// gives ca_file (empty: the system's CAs) to verify the server's certificate, whose name must
+/// match server_name (empty: the host it connects to, a DNS name or an IP literal), and
+/// cert_file/key_file when the server asks for one. kin's HMAC handshake on the authkey runs
+/// inside TLS. A certificate that fails verification is kin::AuthenticationError.
+using TlsOptions = detail::TlsConfig;
 
 struct ManagerOptions {
   std::optional<StartMethod> start_method{};  // empty: kin::get_start_method()
@@ -114,13 +124,19 @@ class Manager {
   /// (ManagerOptions::call_timeout) TimeoutError when it does not answer within it. Over TCP,
   /// a server whose host vanishes without closing the connection is ManagerLost within about
   /// 10 s even without a call_timeout (TCP keepalive and TCP_USER_TIMEOUT).
+  /// With `tls`, over TLS (TlsOptions: the CA to trust, the name to expect): a server whose
+  /// certificate does not verify, or one not speaking TLS, is AuthenticationError.
   [[nodiscard]] static Manager connect(const Address& address, const std::string& authkey,
-                                       std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
+                                       std::optional<std::chrono::milliseconds> call_timeout = std::nullopt,
+                                       const std::optional<TlsOptions>& tls = std::nullopt);
   /// Serves in the calling process until a client calls shutdown() (Python's serve_forever).
-  /// `on_ready` is called with the bound address once it listens.
+  /// `on_ready` is called with the bound address once it listens. With `tls` (a certificate
+  /// and its key, TlsOptions) clients must connect with TLS: a plaintext one is disconnected
+  /// within ~2 s (it sees ManagerLost), one that fails the TLS handshake at once.
   static void serve(const Address& address, const std::string& authkey,
                     const std::function<void(const Address&)>& on_ready = {},
-                    std::size_t max_message = std::size_t{64} << 20);
+                    std::size_t max_message = std::size_t{64} << 20,
+                    const std::optional<TlsOptions>& tls = std::nullopt);
 
   /// Stops the server (this Manager's own, or the one it is connected to) and, for its own,
   /// waits for the process to end. Later proxy calls raise ManagerLost. Idempotent.

@@ -2,8 +2,13 @@
 // and the client half that carries it (ManagerSession). Private: users hold the proxies.
 //
 // One request is one kin frame ([u32 length][payload], framing.hpp) whose payload is
-//     [u8 op][u32 object][fields...]
-// and one reply is one frame [u8 status][fields...]. Fields are written by kin's codec Writer:
+//     [u32 request id][u8 op][u32 object][fields...]
+// and one reply is one frame [u32 request id][u8 status][fields...], the id its request's. A
+// connection's requests run in the order they arrive and are answered in that order (a request
+// that waits — a Queue get, an acquire — holds up those behind it on its connection), so a
+// client may send many before reading any reply (pipelining), and checks each reply's id
+// against the request it expects: a reply to another request, or to none, is a ProtocolError,
+// never read as the answer to the wrong call. Fields are written by kin's codec Writer:
 // numbers raw, a value as a blob (varint length + its own kin encoding), so the server stores
 // and compares values as bytes and never needs the client's C++ types. Everything the server
 // does is one of the ops below on one object — nothing from the wire is executed except
@@ -12,24 +17,32 @@
 //
 // ManagerSession is the per-process client of one server: a pool of authenticated connections
 // (one per thread that is in a call at the same time), opened lazily, and dropped — never
-// used — in a fork child, which opens its own. A server that is gone (EOF, reset, refused) is
-// kin::ManagerLost; so is a TCP peer whose host vanished (keepalive and TCP_USER_TIMEOUT on
-// every TCP connection, socket_util.hpp's KeepAlive). With a call_timeout, a server that stops
-// answering (SIGSTOP, a livelock) is kin::TimeoutError: each request is bounded by it, a
-// blocking one by its own timeout plus it — probing the server with a ping on another
-// connection every call_timeout while it waits, so an untimed get() is bounded too. The
-// connection that timed out is closed, never reused: a late reply on it would be read as the
-// answer to the next request (the protocol has no request ids). The next call opens another.
+// used — in a fork child, which opens its own; and one more connection that carries the
+// pipelined (async) requests of every thread, each answered into its kin::ManagerFuture. A
+// server that is gone (EOF, reset, refused) is kin::ManagerLost — for a synchronous call and
+// for every future still outstanding; so is a TCP peer whose host vanished (keepalive and
+// TCP_USER_TIMEOUT on every TCP connection, socket_util.hpp's KeepAlive). With a call_timeout,
+// a server that stops answering (SIGSTOP, a livelock) is kin::TimeoutError: each request is
+// bounded by it, a blocking one by its own timeout plus it — probing the server with a ping on
+// another connection every call_timeout while it waits, so an untimed get() is bounded too; a
+// pipelined one by call_timeout from the moment it was sent. The connection that timed out is
+// closed, never reused — not because a late reply could be mistaken (the ids tell it apart)
+// but because the close is what tells the server the client gave up: it drops a request still
+// waiting there and releases the Locks taken through it. The next call opens another.
 #pragma once
 
 #include <kin/codec.hpp>
 #include <kin/errors.hpp>
 #include <kin/runtime/framing.hpp>
 #include <kin/runtime/socket_util.hpp>
+#include <kin/runtime/tls.hpp>
 #include <kin/runtime/unique_fd.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -130,11 +143,17 @@ T blob_value(std::string_view blob) {
   return decode<T>(std::span<const std::byte>(reinterpret_cast<const std::byte*>(blob.data()), blob.size()));
 }
 
-/// A request frame: 4 bytes for the frame header, then op and object.
+/// The request id after the frame header, in requests and replies.
+inline constexpr std::size_t kRequestIdSize = sizeof(std::uint32_t);
+/// Where a request's op is in its frame (the frame header and the id before it).
+inline constexpr std::size_t kOpOffset = kFrameHeaderSize + kRequestIdSize;
+
+/// A request frame: 4 bytes for the frame header, 4 for the request id (the session fills both
+/// in when it sends it), then op and object.
 inline Bytes begin_request(Op op, std::uint32_t object) {
   Bytes f;
   f.reserve(64);
-  f.resize(kFrameHeaderSize);
+  f.resize(kOpOffset);
   Writer w{f};
   w.raw(&op, 1);
   w.raw(&object, sizeof object);
@@ -157,24 +176,56 @@ struct Endpoint {
   std::string authkey;
 };
 
+/// One pipelined request's outcome, filled in by the session that sent it (under its lock):
+/// the reply's status and fields, or the error that ended the connection first.
+struct Pending {
+  std::uint32_t rid = 0;
+  bool done = false;
+  Bytes reply;               // [u8 status][fields...]
+  std::exception_ptr error;  // ManagerLost, TimeoutError or ProtocolError
+  std::chrono::steady_clock::time_point deadline{};  // sent + call_timeout (with one)
+};
+
 class ManagerSession {
  public:
   ManagerSession(SocketAddress address, std::string authkey, std::uint64_t max_message,
-                 std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
+                 std::optional<std::chrono::milliseconds> call_timeout = std::nullopt,
+                 std::optional<TlsConfig> tls = std::nullopt);
   ManagerSession(const ManagerSession&) = delete;
   ManagerSession& operator=(const ManagerSession&) = delete;
   ~ManagerSession();
 
-  /// The process's session for this server and call_timeout (one per server and bound per
-  /// process, shared by proxies).
+  /// The process's session for this server, call_timeout and TLS configuration (one per
+  /// server, bound and TLS configuration per process, shared by proxies). With `tls`, every
+  /// connection is TLS (tls.hpp) and the HMAC handshake runs inside it.
   static std::shared_ptr<ManagerSession> get(const SocketAddress& address, const std::string& authkey,
                                              std::uint64_t max_message,
-                                             std::optional<std::chrono::milliseconds> call_timeout = std::nullopt);
+                                             std::optional<std::chrono::milliseconds> call_timeout = std::nullopt,
+                                             const std::optional<TlsConfig>& tls = std::nullopt);
 
   /// Sends `frame` (from begin_request) and returns the reply's fields after an ok status;
   /// other statuses become KeyError/IndexError/ValueError/ProtocolError, a gone server
   /// ManagerLost, one that does not answer within the call_timeout TimeoutError.
   Bytes call(Bytes& frame);
+
+  /// Pipelining: queues `frame` (a request that does not block by design) on the session's
+  /// async connection and returns its outcome's slot without waiting. Requests are sent in
+  /// batches — when kBatch are queued, and whenever a result is waited for (wait, ready), a
+  /// synchronous call is made, flush() is called or the session ends — and answered in order.
+  /// Throws only what connecting throws (ManagerLost, AuthenticationError, TimeoutError) and
+  /// ProtocolError for a request over the limit; every later failure goes to the futures.
+  std::shared_ptr<Pending> submit(Bytes& frame);
+  /// Waits for `p`'s reply and returns its fields after an ok status (as call()), or throws its
+  /// error.
+  Bytes wait(const std::shared_ptr<Pending>& p);
+  /// Sends what is queued, takes in the replies already arrived; true when `p` is answered.
+  bool ready(const std::shared_ptr<Pending>& p);
+  /// Sends the queued async requests now (their replies are read when waited for).
+  void flush();
+  /// Async requests queued before a batch is sent, and the most outstanding at once (more
+  /// waits for replies first, so neither side buffers without bound).
+  static constexpr std::size_t kBatch = 128;
+  static constexpr std::size_t kWindow = 4096;
 
   [[nodiscard]] const SocketAddress& address() const noexcept { return address_; }
   [[nodiscard]] const std::string& authkey() const noexcept { return authkey_; }
@@ -182,6 +233,8 @@ class ManagerSession {
   [[nodiscard]] std::uint64_t max_message() const noexcept { return max_message_; }
   /// The bound on each request (ManagerOptions::call_timeout); unset: none.
   [[nodiscard]] std::optional<std::chrono::milliseconds> call_timeout() const noexcept { return call_timeout_; }
+  /// The TLS configuration of its connections; unset: plain.
+  [[nodiscard]] const std::optional<TlsConfig>& tls() const noexcept { return tls_; }
   /// Closes this process's connections (the next call opens new ones).
   void disconnect() noexcept;
 
@@ -194,13 +247,32 @@ class ManagerSession {
   // by `cap`, the end of the call a probing ping is made for).
   Bytes exchange(Bytes& frame);
   Bytes exchange_bounded(Bytes& frame, const Deadline& cap = Deadline::never());
+  // A reply's status and fields → the fields, or the error its status says.
+  Bytes unwrap(Bytes reply) const;
+  // ProtocolError for a request over the server's limit (refused here, before it is sent).
+  void check_size(const Bytes& frame) const;
+
+  // The async connection (all under pipe_mu_): open it, send the batch, read one reply into
+  // the oldest outstanding request (false: `until` passed), fail everything outstanding.
+  struct Pipe;
+  Pipe& pipe_locked();
+  void forget_parent_locked() noexcept;
+  void flush_locked();
+  void read_reply_locked(bool block);
+  void fail_locked(const std::exception_ptr& e) noexcept;
+  // Before a synchronous call: the async requests made before it are answered first.
+  void drain() noexcept;
 
   SocketAddress address_;
   std::string authkey_;
   std::uint64_t max_message_;
   std::optional<std::chrono::milliseconds> call_timeout_;
+  std::optional<TlsConfig> tls_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Conn>> idle_;
+  std::mutex pipe_mu_;
+  std::unique_ptr<Pipe> pipe_;
+  std::atomic<std::size_t> outstanding_{0};  // async requests not yet answered
 };
 
 /// Reads the reply of a call: `Reader r = reader(reply)`.
@@ -256,6 +328,7 @@ struct ServerConfig {
   SocketAddress address;
   std::string authkey;
   std::uint64_t max_frame = 0;
+  std::optional<TlsConfig> tls{};  // set: clients connect with TLS (a TlsFront at `address`)
 };
 /// Serves in this process until shut down; calls `on_ready(bound address)` once listening.
 int serve(const ServerConfig& config, const std::function<void(const SocketAddress&)>& on_ready);
