@@ -229,6 +229,9 @@ class Pool {
  public:
   explicit Pool(std::size_t processes = 0) : Pool(PoolOptions{.processes = processes}) {}
   explicit Pool(PoolOptions options) : core_(std::make_unique<detail::PoolCore>(std::move(options))) {}
+  /// For executors: `default_prefetch` is the prefetch when options.prefetch is unset.
+  Pool(PoolOptions options, std::size_t default_prefetch)
+      : core_(std::make_unique<detail::PoolCore>(std::move(options), default_prefetch)) {}
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
   ~Pool() = default;  // PoolCore's destructor terminates
