@@ -21,6 +21,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -126,9 +127,9 @@ std::pair<std::string, std::string> describe_current() {
 }
 
 // Spawn and forkserver workers run another image of the program, where the parent's addresses
-// mean nothing: there a request carries code ids, each defined once per worker by a frame with
-// task id 0 whose payload is the function's CodeRef (object, offset). Fork workers get the
-// addresses themselves.
+// mean nothing: there a task carries code ids, each defined once per worker by a kCode record
+// whose payload is the function's CodeRef (object, offset). Fork workers get the addresses
+// themselves.
 using CodeTuple = std::tuple<std::string, std::uint64_t>;
 
 [[noreturn]] void worker_main(int fd, int bell, std::byte* seg, const PoolOptions& opt, bool portable) {
@@ -268,7 +269,8 @@ struct PoolCore::Impl {
     Clock::time_point deadline{};  // of the front task (task_timeout)
     bool timed_out = false;
     std::uint64_t cancel_id = 0;  // kill_task(): the task its worker was killed for
-    std::size_t ran = 0;  // replies received; at maxtasksperchild the worker is retiring
+    std::size_t ran = 0;  // replies received
+    bool retiring = false;  // it has been given its last task (maxtasksperchild)
   };
 
   enum class Sent { ok, full, gone };
@@ -284,7 +286,14 @@ struct PoolCore::Impl {
   mutable std::mutex m;
   std::condition_variable idle_cv;
   std::deque<std::unique_ptr<PoolTask>> pending;
-  std::vector<Worker> workers;
+  // The workers taking tasks (n of them), and behind them retiring ones (maxtasksperchild):
+  // those finish what they hold and exit, their successors already started.
+  std::vector<std::unique_ptr<Worker>> workers;
+  bool want_spawn = false;  // a worker retired: the pool thread starts its successor
+
+  auto each_worker() const {
+    return workers | std::views::transform([](const std::unique_ptr<Worker>& p) -> Worker& { return *p; });
+  }
   std::exception_ptr broken;  // initializer failure
   std::uint64_t next_id = 1;
   bool closed = false, stopping = false, terminating = false, finished = false;
@@ -452,11 +461,7 @@ struct PoolCore::Impl {
     return fixed_window || !w.short_tasks ? base_window : kDeepWindow;
   }
 
-  bool can_take(const Worker& w) const {
-    if (w.fd < 0 || w.tasks.size() >= window_of(w)) return false;
-    // A worker at maxtasksperchild is exiting: it gets no more than it will still run.
-    return opt.maxtasksperchild == 0 || w.ran + w.tasks.size() < opt.maxtasksperchild;
-  }
+  bool can_take(const Worker& w) const { return w.fd >= 0 && !w.retiring && w.tasks.size() < window_of(w); }
 
   static bool is_big(const Worker& w, const PoolTask& t) { return sizeof(TaskHead) + t.args.size() > w.tx.max_record(); }
 
@@ -466,13 +471,13 @@ struct PoolCore::Impl {
   void dispatch_locked(std::vector<Completion>& out) {
     while (!pending.empty()) {
       Worker* best = nullptr;
-      for (auto& w : workers)
+      for (Worker& w : each_worker())
         if (can_take(w) && (best == nullptr || w.tasks.size() < best->tasks.size())) best = &w;
       if (best == nullptr) break;
       if (is_big(*best, *pending.front()) && !best->tasks.empty()) break;  // waits for an idle worker
       if (send_next(*best, out) != Sent::ok) break;
     }
-    for (auto& w : workers) flush(w);
+    for (Worker& w : each_worker()) flush(w);
   }
 
   // Sends `w` the first pending task still wanted (cancelled ones are dropped on the way).
@@ -508,6 +513,12 @@ struct PoolCore::Impl {
       if (opt.task_timeout && w.tasks.empty()) w.deadline = Clock::now() + *opt.task_timeout;
       w.tasks.push_back(std::move(pending.front()));
       pending.pop_front();
+      // Its last task: it will exit after it. Its successor starts now (on the pool thread), so
+      // the pool keeps n workers taking tasks while this one finishes.
+      if (opt.maxtasksperchild != 0 && w.ran + w.tasks.size() >= opt.maxtasksperchild) {
+        w.retiring = true;
+        want_spawn = true;
+      }
       return s;
     }
     return Sent::ok;
@@ -618,18 +629,33 @@ struct PoolCore::Impl {
     w.seg.reset();  // its rings go with it: nothing it half-wrote is read
     w.tx = SpscRing{};
     w.rx = SpscRing{};
-    if (!broken && !terminating) spawn(w);
+    if (!broken && !terminating && !w.retiring) spawn(w);
+  }
+
+  // On the pool thread: successors of retired workers start; retired ones that are gone go.
+  void replenish_locked() {
+    std::erase_if(workers, [](const std::unique_ptr<Worker>& w) { return w->retiring && w->fd < 0; });
+    if (!want_spawn) return;
+    want_spawn = false;
+    if (broken || terminating) return;
+    std::size_t active = 0;
+    for (Worker& w : each_worker()) active += w.retiring ? 0 : 1;
+    for (; active < n; ++active) {
+      auto w = std::make_unique<Worker>();
+      spawn(*w);
+      workers.push_back(std::move(w));
+    }
   }
 
   bool all_idle_locked() const {
     if (!pending.empty()) return false;
-    for (auto& w : workers)
+    for (Worker& w : each_worker())
       if (!w.tasks.empty()) return false;
     return true;
   }
 
   bool any_out_locked() const {
-    for (auto& w : workers)
+    for (Worker& w : each_worker())
       if (!w.tasks.empty()) return true;
     return false;
   }
@@ -637,7 +663,7 @@ struct PoolCore::Impl {
   // Unlocked, on the pool thread (the only reader of the reply rings, and the only one that
   // replaces a worker): is a reply waiting?
   bool reply_waiting() const {
-    for (auto& w : workers)
+    for (Worker& w : each_worker())
       if (w.fd >= 0 && w.rx.readable()) return true;
     return false;
   }
@@ -650,8 +676,9 @@ struct PoolCore::Impl {
     for (;;) {
       if (terminating) break;
       if (stopping && all_idle_locked()) break;
+      replenish_locked();
       dispatch_locked(out);
-      for (auto& w : workers)
+      for (Worker& w : each_worker())
         if (w.fd >= 0) drain(w, out);
       if (closed && all_idle_locked()) idle_cv.notify_all();
       if (broken) fail_all_locked(out, broken);
@@ -664,9 +691,10 @@ struct PoolCore::Impl {
         spin_until = Clock::now() + kPoolSpin;
         continue;
       }
-      // Tasks are out: spin a while for their replies before sleeping in poll(), which costs a
-      // wake-up (an eventfd write by the worker, a context switch here).
-      if (any_out_locked() && Clock::now() < spin_until) {
+      // Spin a while after the last reply (the next task of a round trip is usually on its way)
+      // before sleeping in poll(), which costs a wake-up: an eventfd write by the worker and a
+      // context switch here.
+      if (Clock::now() < spin_until) {
         lk.unlock();
         for (int i = 0; i < 64 && !reply_waiting(); ++i) {
           for (int j = 0; j < 16; ++j) __builtin_ia32_pause();
@@ -675,10 +703,11 @@ struct PoolCore::Impl {
         lk.lock();
         continue;
       }
-      for (auto& w : workers)
+      if (want_spawn) continue;
+      for (Worker& w : each_worker())
         if (w.fd >= 0) w.rx.park();
       if (reply_waiting()) {
-        for (auto& w : workers)
+        for (Worker& w : each_worker())
           if (w.fd >= 0) w.rx.unpark();
         continue;
       }
@@ -686,7 +715,7 @@ struct PoolCore::Impl {
       fds.push_back({wake_fd, POLLIN, 0});
       int timeout = -1;
       auto now = Clock::now();
-      for (auto& w : workers) {
+      for (Worker& w : each_worker()) {
         fds.push_back({w.fd, POLLIN, 0});
         if (!w.tasks.empty() && opt.task_timeout && !w.timed_out) {
           auto ms = std::chrono::ceil<std::chrono::milliseconds>(w.deadline - now).count();
@@ -698,7 +727,7 @@ struct PoolCore::Impl {
       int r = ::poll(fds.data(), fds.size(), timeout);
       lk.lock();
       if (r < 0 && errno != EINTR) break;
-      for (auto& w : workers)
+      for (Worker& w : each_worker())
         if (w.fd >= 0) w.rx.unpark();
       if (fds[0].revents != 0) {
         std::uint64_t v;
@@ -707,7 +736,7 @@ struct PoolCore::Impl {
       }
       now = Clock::now();
       for (std::size_t i = 0; i < workers.size(); ++i) {
-        auto& w = workers[i];
+        auto& w = *workers[i];
         if (w.fd < 0) continue;
         if (fds[i + 1].fd == w.fd && fds[i + 1].revents != 0) {
           service(w, out);
@@ -720,7 +749,7 @@ struct PoolCore::Impl {
     }
     // Stop: join tells each worker to quit (after what it holds: nothing, the pool is idle);
     // terminate kills first.
-    for (auto& w : workers) {
+    for (Worker& w : each_worker()) {
       if (w.fd < 0) continue;
       if (terminating) {
         kill_worker(w);
@@ -762,12 +791,12 @@ PoolCore::PoolCore(PoolOptions options, std::size_t default_prefetch) : impl_(st
   if (d.n == 0) d.n = 1;
   d.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (d.wake_fd < 0) throw OSError(errno, "kin::Pool: eventfd");
-  d.workers.resize(d.n);
+  for (std::size_t i = 0; i < d.n; ++i) d.workers.push_back(std::make_unique<Impl::Worker>());
   try {
     std::lock_guard lk(d.m);
-    for (auto& w : d.workers) d.spawn(w);
+    for (auto& w : d.each_worker()) d.spawn(w);
   } catch (...) {
-    for (auto& w : d.workers)
+    for (auto& w : d.each_worker())
       if (w.fd >= 0) {
         d.kill_worker(w);
         ExitStatus st;
@@ -792,6 +821,7 @@ std::uint64_t PoolCore::submit(std::unique_ptr<PoolTask> task) {
   auto& d = *impl_;
   std::uint64_t id;
   std::vector<Impl::Completion> failed;
+  bool retired = false;
   {
     std::lock_guard lk(d.m);
     if (d.closed || d.terminating) throw ValueError("kin::Pool: the pool is not running (closed or terminated)");
@@ -799,8 +829,11 @@ std::uint64_t PoolCore::submit(std::unique_ptr<PoolTask> task) {
     id = task->id = d.next_id++;
     d.pending.push_back(std::move(task));
     d.dispatch_locked(failed);
+    retired = d.want_spawn;
   }
-  if (d.opt.task_timeout) d.wake();  // its deadline joins the pool thread's poll timeout
+  // A task deadline joins the pool thread's poll timeout; a retired worker's successor is
+  // started there.
+  if (d.opt.task_timeout || retired) d.wake();
   for (auto& [t, o] : failed) t->done(std::move(o));
   return id;
 }
@@ -808,6 +841,7 @@ std::uint64_t PoolCore::submit(std::unique_ptr<PoolTask> task) {
 void PoolCore::submit_all(std::vector<std::unique_ptr<PoolTask>>& tasks) {
   auto& d = *impl_;
   std::vector<Impl::Completion> failed;
+  bool retired = false;
   {
     std::lock_guard lk(d.m);
     if (d.closed || d.terminating) throw ValueError("kin::Pool: the pool is not running (closed or terminated)");
@@ -817,9 +851,10 @@ void PoolCore::submit_all(std::vector<std::unique_ptr<PoolTask>>& tasks) {
       d.pending.push_back(std::move(t));
     }
     d.dispatch_locked(failed);
+    retired = d.want_spawn;
   }
   tasks.clear();
-  if (d.opt.task_timeout) d.wake();
+  if (d.opt.task_timeout || retired) d.wake();
   for (auto& [t, o] : failed) t->done(std::move(o));
 }
 
@@ -852,7 +887,7 @@ void PoolCore::terminate() {
 
 bool PoolCore::kill_task(std::uint64_t id) {
   std::lock_guard lk(impl_->m);
-  for (auto& w : impl_->workers) {
+  for (auto& w : impl_->each_worker()) {
     if (w.fd < 0) continue;
     for (auto& t : w.tasks)
       if (t->id == id) {  // running, or sent behind the running one: the worker goes either way
@@ -878,8 +913,8 @@ std::size_t PoolCore::processes() const noexcept { return impl_->n; }
 std::vector<pid_t> PoolCore::worker_pids() const {
   std::lock_guard lk(impl_->m);
   std::vector<pid_t> v;
-  for (auto& w : impl_->workers)
-    if (w.fd >= 0) v.push_back(w.pid);
+  for (auto& w : impl_->each_worker())
+    if (w.fd >= 0 && !w.retiring) v.push_back(w.pid);
   return v;
 }
 

@@ -4,6 +4,8 @@
 #include <kin/errors.hpp>
 #include <kin/runtime/futex.hpp>
 
+#include <sched.h>
+
 #include <cstring>
 #include <new>
 
@@ -121,12 +123,17 @@ bool SpscRing::readable() const noexcept { return h_->tail.load(std::memory_orde
 
 void SpscRing::wait(std::chrono::nanoseconds spin) noexcept {
   // A short spin catches the next record of a stream for ~1 us; waking a sleeping process
-  // costs tens of microseconds. The clock is read once per 64 pauses.
+  // costs tens of microseconds. Every 64 pauses the clock is read and the CPU offered to
+  // anyone runnable.
   const auto until = std::chrono::steady_clock::now() + spin;
   for (unsigned i = 1;; ++i) {
     if (h_->tail.load(std::memory_order_acquire) != rpos_) return;
     cpu_relax();
-    if ((i & 63) == 0 && std::chrono::steady_clock::now() >= until) break;
+    if ((i & 63) == 0) {
+      if (std::chrono::steady_clock::now() >= until) break;
+      // Give the CPU to whoever is runnable (on two cores the producer may be waiting for it).
+      sched_yield();
+    }
   }
   park();
   if (!readable()) futex_wait(&h_->parked, 1, Deadline{std::nullopt});

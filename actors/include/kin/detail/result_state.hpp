@@ -80,8 +80,18 @@ class ResultStateBase : public std::enable_shared_from_this<ResultStateBase> {
     return s == kFinished ? error_ : nullptr;
   }
 
-  /// Sleeps until ready() or the deadline; returns ready().
+  /// Sleeps until ready() or the deadline; returns ready(). It first spins a few microseconds
+  /// (yielding the CPU between looks): a pool's reply often lands that soon, and a futex sleep
+  /// costs a wake-up of tens of microseconds on a loaded machine.
   bool wait(Deadline deadline) const {
+    for (int i = 0; i < kWaitSpins; ++i) {
+      if ((word_.load(std::memory_order_acquire) & kStatusMask) >= kCancelled) return true;
+      if ((i & 3) == 3) {
+        std::this_thread::yield();
+      } else {
+        for (int j = 0; j < 32; ++j) relax();
+      }
+    }
     for (;;) {
       std::uint32_t w = word_.load(std::memory_order_acquire);
       if ((w & kStatusMask) >= kCancelled) return true;
@@ -204,6 +214,12 @@ class ResultStateBase : public std::enable_shared_from_this<ResultStateBase> {
   }
 
  private:
+  static constexpr int kWaitSpins = 64;
+  static void relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
   static constexpr std::uint32_t kPending = 0, kRunning = 1, kCancelled = 2, kFinished = 3;
   static constexpr std::uint32_t kStatusMask = 3;
   static constexpr std::uint32_t kWaiters = 1u << 2;     // someone sleeps on the word
