@@ -63,8 +63,10 @@ constexpr std::size_t kSegmentBytes = 2 * SpscRing::footprint(kRingBytes);
 // A worker with nothing to run spins this long before it sleeps on its ring's futex (waking
 // a sleeping process costs ~70-85 us here, a spin that catches the next task ~1 us).
 constexpr auto kWorkerSpin = std::chrono::microseconds{60};
-// The pool thread spins this long after its last reply while tasks are out, then polls.
+// The pool thread spins up to this long after its last activity, then polls.
 constexpr auto kPoolSpin = std::chrono::microseconds{60};
+// Spins shorter than this are not worth starting (both adapt: see worker_main and run).
+constexpr auto kMinSpin = std::chrono::microseconds{2};
 // Tasks a worker may hold while its tasks are short (their last run took under kShortTask).
 constexpr std::size_t kDeepWindow = 512;
 constexpr std::uint64_t kShortTaskNs = 20'000;
@@ -175,12 +177,20 @@ using CodeTuple = std::tuple<std::string, std::uint64_t>;
     }
   }
   std::size_t done = 0;
+  // The spin adapts: halved each time it ends in a sleep, doubled when it catches a task. On a
+  // loaded machine (a failing spin only delays the threads that would send the task) it so
+  // falls to nothing and the worker sleeps at once, as a blocking read would.
+  std::chrono::nanoseconds spin = kWorkerSpin;
   for (;;) {
     auto rec = in.front();
     if (rec.empty()) {
       if (in.corrupt()) break;
       in.release();
-      in.wait(kWorkerSpin);
+      if (in.wait(spin)) {
+        spin = std::min<std::chrono::nanoseconds>(std::max<std::chrono::nanoseconds>(2 * spin, kMinSpin), kWorkerSpin);
+      } else {
+        spin = spin / 2 < kMinSpin ? std::chrono::nanoseconds{0} : spin / 2;
+      }
       continue;
     }
     if (rec.size() < sizeof(TaskHead)) break;
@@ -586,17 +596,31 @@ struct PoolCore::Impl {
     return true;
   }
 
-  // The worker's socket is readable: a big reply's frame (read by drain), or its EOF. A byte
-  // there with no head for it on the ring is a broken worker (killed; its EOF comes next).
+  // The worker's socket is readable: a big reply's frame (read by drain), or its EOF. A
+  // worker that broke the protocol (a garbage record, a torn big reply, bytes on the socket
+  // with no head for them) is killed and handled as dead here, at once.
   void service(Worker& w, std::vector<Completion>& out) {
-    if (!drain(w, out)) return;
+    if (!drain(w, out)) {
+      worker_died(w, out);
+      return;
+    }
     std::byte b;
-    const ssize_t r = ::recv(w.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    ssize_t r = ::recv(w.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0) {  // a big reply's frame whose head was published after the drain above
+      if (!drain(w, out)) {
+        worker_died(w, out);
+        return;
+      }
+      r = ::recv(w.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (r > 0 && !w.rx.readable()) {
+        kill_worker(w);
+        worker_died(w, out);
+      }
+      return;
+    }
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       drain(w, out);  // what it published before it died counts
       worker_died(w, out);
-    } else if (r > 0) {
-      if (drain(w, out) && ::recv(w.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0 && !w.rx.readable()) kill_worker(w);
     }
   }
 
@@ -673,6 +697,9 @@ struct PoolCore::Impl {
     std::vector<Completion> out;
     std::unique_lock lk(m);
     auto spin_until = Clock::now();
+    // As a worker's: halved by a spin that ends in poll(), doubled by one that finds a reply.
+    Clock::duration spin = kPoolSpin;
+    bool spinning = false;
     for (;;) {
       if (terminating) break;
       if (stopping && all_idle_locked()) break;
@@ -685,16 +712,19 @@ struct PoolCore::Impl {
       if (!out.empty()) {
         dispatch_locked(out);  // the replies made room: refill before the completions run
         lk.unlock();
-        for (auto& [t, o] : out) t->done(std::move(o));
+        for (auto& [t, o] : out) t->complete(std::move(o));
         out.clear();
         lk.lock();
-        spin_until = Clock::now() + kPoolSpin;
+        if (spinning) spin = std::min<Clock::duration>(std::max<Clock::duration>(2 * spin, kMinSpin), kPoolSpin);
+        spinning = false;
+        spin_until = Clock::now() + spin;
         continue;
       }
       // Spin a while after the last reply (the next task of a round trip is usually on its way)
       // before sleeping in poll(), which costs a wake-up: an eventfd write by the worker and a
       // context switch here.
       if (Clock::now() < spin_until) {
+        spinning = true;
         lk.unlock();
         for (int i = 0; i < 64 && !reply_waiting(); ++i) {
           for (int j = 0; j < 16; ++j) __builtin_ia32_pause();
@@ -704,6 +734,8 @@ struct PoolCore::Impl {
         continue;
       }
       if (want_spawn) continue;
+      if (spinning) spin = spin / 2 < kMinSpin ? Clock::duration{0} : spin / 2;
+      spinning = false;
       for (Worker& w : each_worker())
         if (w.fd >= 0) w.rx.park();
       if (reply_waiting()) {
@@ -745,7 +777,7 @@ struct PoolCore::Impl {
           kill_worker(w);
         }
       }
-      spin_until = Clock::now() + kPoolSpin;
+      spin_until = Clock::now() + spin;
     }
     // Stop: join tells each worker to quit (after what it holds: nothing, the pool is idle);
     // terminate kills first.
@@ -768,7 +800,7 @@ struct PoolCore::Impl {
     finished = true;
     idle_cv.notify_all();
     lk.unlock();
-    for (auto& [t, o] : out) t->done(std::move(o));
+    for (auto& [t, o] : out) t->complete(std::move(o));
   }
 };
 
@@ -834,7 +866,7 @@ std::uint64_t PoolCore::submit(std::unique_ptr<PoolTask> task) {
   // A task deadline joins the pool thread's poll timeout; a retired worker's successor is
   // started there.
   if (d.opt.task_timeout || retired) d.wake();
-  for (auto& [t, o] : failed) t->done(std::move(o));
+  for (auto& [t, o] : failed) t->complete(std::move(o));
   return id;
 }
 
@@ -855,7 +887,7 @@ void PoolCore::submit_all(std::vector<std::unique_ptr<PoolTask>>& tasks) {
   }
   tasks.clear();
   if (d.opt.task_timeout || retired) d.wake();
-  for (auto& [t, o] : failed) t->done(std::move(o));
+  for (auto& [t, o] : failed) t->complete(std::move(o));
 }
 
 void PoolCore::close() {
@@ -905,7 +937,7 @@ void PoolCore::cancel_pending() {
     std::lock_guard lk(impl_->m);
     dropped.swap(impl_->pending);
   }
-  for (auto& t : dropped) t->done(PoolOutcome{false, {}, std::make_exception_ptr(CancelledError())});
+  for (auto& t : dropped) t->complete(PoolOutcome{false, {}, std::make_exception_ptr(CancelledError())});
 }
 
 std::size_t PoolCore::processes() const noexcept { return impl_->n; }

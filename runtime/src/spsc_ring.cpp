@@ -121,23 +121,27 @@ void SpscRing::release() noexcept { h_->head.store(rpos_, std::memory_order_rele
 
 bool SpscRing::readable() const noexcept { return h_->tail.load(std::memory_order_seq_cst) != rpos_; }
 
-void SpscRing::wait(std::chrono::nanoseconds spin) noexcept {
+bool SpscRing::wait(std::chrono::nanoseconds spin) noexcept {
   // A short spin catches the next record of a stream for ~1 us; waking a sleeping process
   // costs tens of microseconds. Every 64 pauses the clock is read and the CPU offered to
   // anyone runnable.
-  const auto until = std::chrono::steady_clock::now() + spin;
-  for (unsigned i = 1;; ++i) {
-    if (h_->tail.load(std::memory_order_acquire) != rpos_) return;
-    cpu_relax();
-    if ((i & 63) == 0) {
-      if (std::chrono::steady_clock::now() >= until) break;
-      // Give the CPU to whoever is runnable (on two cores the producer may be waiting for it).
-      sched_yield();
+  if (h_->tail.load(std::memory_order_acquire) != rpos_) return true;
+  if (spin.count() > 0) {
+    const auto until = std::chrono::steady_clock::now() + spin;
+    for (unsigned i = 1;; ++i) {
+      if (h_->tail.load(std::memory_order_acquire) != rpos_) return true;
+      cpu_relax();
+      if ((i & 63) == 0) {
+        if (std::chrono::steady_clock::now() >= until) break;
+        // Give the CPU to whoever is runnable (on two cores the producer may be waiting for it).
+        sched_yield();
+      }
     }
   }
   park();
   if (!readable()) futex_wait(&h_->parked, 1, Deadline{std::nullopt});
   unpark();
+  return false;
 }
 
 void SpscRing::park() noexcept { h_->parked.store(1, std::memory_order_seq_cst); }

@@ -42,8 +42,18 @@ struct PoolTask {
   PoolInvoker invoker = nullptr;
   std::uintptr_t fn = 0;
   Bytes args;
-  /// Runs once on the pool thread (or on the caller of terminate) with the outcome.
+  /// Runs once on the pool thread (or on the caller of terminate) with the outcome: `finish`
+  /// when set (a plain function of the task, for the one-result path: no allocation), else
+  /// `done`.
   std::function<void(PoolOutcome&&)> done;
+  void (*finish)(PoolTask&, PoolOutcome&&) = nullptr;
+  void complete(PoolOutcome&& o) {
+    if (finish != nullptr) {
+      finish(*this, std::move(o));
+    } else {
+      done(std::move(o));
+    }
+  }
   /// When set, a task whose state is already complete (cancelled) is skipped at dispatch.
   std::shared_ptr<ResultStateBase> state;
   std::size_t kills = 0;

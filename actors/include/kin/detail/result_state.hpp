@@ -32,6 +32,7 @@
 #include <kin/runtime/futex.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -84,9 +85,12 @@ class ResultStateBase : public std::enable_shared_from_this<ResultStateBase> {
   /// (yielding the CPU between looks): a pool's reply often lands that soon, and a futex sleep
   /// costs a wake-up of tens of microseconds on a loaded machine.
   bool wait(Deadline deadline) const {
+    // Bounded in time too: on a loaded machine one yield can last a whole time slice.
+    const auto spin_end = std::chrono::steady_clock::now() + kWaitSpin;
     for (int i = 0; i < kWaitSpins; ++i) {
       if ((word_.load(std::memory_order_acquire) & kStatusMask) >= kCancelled) return true;
       if ((i & 3) == 3) {
+        if (std::chrono::steady_clock::now() >= spin_end) break;
         std::this_thread::yield();
       } else {
         for (int j = 0; j < 32; ++j) relax();
@@ -215,6 +219,7 @@ class ResultStateBase : public std::enable_shared_from_this<ResultStateBase> {
 
  private:
   static constexpr int kWaitSpins = 64;
+  static constexpr auto kWaitSpin = std::chrono::microseconds{20};
   static void relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

@@ -75,8 +75,10 @@ class SpscRing {
   /// Something published and not yet popped.
   [[nodiscard]] bool readable() const noexcept;
   /// Spins for up to `spin` for a record, then sleeps on the futex until one is published (the
-  /// producer's publish() says to wake). Returns at once when one is there.
-  void wait(std::chrono::nanoseconds spin) noexcept;
+  /// producer's publish() says to wake). Returns at once when one is there. True when the spin
+  /// found one within `spin` (callers adapt their next spin to it: on a loaded machine a spin
+  /// that keeps failing only takes the CPU from the thread it waits for).
+  bool wait(std::chrono::nanoseconds spin) noexcept;
   /// For a consumer sleeping elsewhere (poll): announce the sleep, then re-check readable()
   /// before sleeping; unpark() after waking.
   void park() noexcept;
