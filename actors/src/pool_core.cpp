@@ -89,8 +89,9 @@ std::byte* ring_of(const MemfdSegment& seg, int which) {
   return static_cast<std::byte*>(seg.data()) + static_cast<std::size_t>(which) * SpscRing::footprint(kRingBytes);
 }
 
-// A payload too large for a record: one frame through kin's SIGPIPE-safe writer and its exact
-// frame reader (nothing read past it). false: the peer is gone or sent garbage.
+// A result too large for a record: one frame through kin's SIGPIPE-safe writer and its exact
+// frame reader (nothing read past it). false: the peer is gone or sent garbage. (An argument
+// too large travels in a memfd of its own instead: see PoolCore::Impl::push.)
 bool send_blob(int fd, std::span<const std::byte> payload) {
   try {
     write_frame(fd, payload);
@@ -164,7 +165,7 @@ using CodeTuple = std::tuple<std::string, std::uint64_t>;
     publish();  // the head first: the parent reads the frame when it meets the head
     return send_blob(fd, payload);
   };
-  Bytes big, out_bytes;
+  Bytes out_bytes;
   std::vector<std::uintptr_t> codes;  // portable: code id -> address here (0: not found)
   if (opt.initializer) {
     try {
@@ -197,9 +198,18 @@ using CodeTuple = std::tuple<std::string, std::uint64_t>;
     TaskHead h;
     std::memcpy(&h, rec.data(), sizeof h);
     std::span<const std::byte> args = rec.subspan(sizeof h);
+    MemfdSegment big_args;  // a task's arguments too big for a record: their own memfd
     if ((h.flags & kBig) != 0) {
-      if (!recv_blob(fd, big)) break;
-      args = big;
+      try {
+        std::byte one[1];
+        std::vector<unique_fd> fds;
+        recv_with_fds(fd, one, fds);
+        if (fds.size() != 1) break;
+        big_args = MemfdSegment::attach(std::move(fds[0]));
+      } catch (const Error&) {
+        break;
+      }
+      args = big_args.bytes();
     }
     if (h.kind == kQuit) break;
     if (h.kind == kNop) {
@@ -422,22 +432,34 @@ struct PoolCore::Impl {
   }
 
   // One record on w's task ring (published later, once per batch: flush()). A payload too big
-  // for a record goes as a frame on the socket behind its published head; only to an idle
-  // worker (dispatch sees to that), which reads it at once.
+  // for a record goes in a memfd of its own whose fd is passed on the socket (one byte with it)
+  // before the head is published: a send that never blocks, so the pool thread can always be
+  // reading a worker's big reply while tasks are sent to it.
   Sent push(Worker& w, TaskHead h, std::span<const std::byte> payload) {
     const bool big = sizeof h + payload.size() > w.tx.max_record();
+    MemfdSegment blob;
+    if (big) {
+      blob = MemfdSegment::create(payload.size(), "kin-pool-task");
+      std::memcpy(blob.data(), payload.data(), payload.size());
+    }
     std::byte* p = w.tx.try_push(big ? sizeof h : sizeof h + payload.size());
     if (p == nullptr) return Sent::full;
-    if (big) h.flags |= kBig;
-    std::memcpy(p, &h, sizeof h);
-    if (!big) {
-      if (!payload.empty()) std::memcpy(p + sizeof h, payload.data(), payload.size());
-      w.unpublished = true;
-      return Sent::ok;
+    if (big) {
+      h.flags |= kBig;
+      try {
+        const std::byte one[1] = {std::byte{1}};
+        const int fds[1] = {blob.fd()};
+        send_with_fds(w.fd, one, fds);
+      } catch (const Error&) {
+        h.kind = kNop;  // the worker is gone (its ring goes with it)
+        std::memcpy(p, &h, sizeof h);
+        return Sent::gone;
+      }
     }
+    std::memcpy(p, &h, sizeof h);
+    if (!big && !payload.empty()) std::memcpy(p + sizeof h, payload.data(), payload.size());
     w.unpublished = true;
-    flush(w);
-    return send_blob(w.fd, payload) ? Sent::ok : Sent::gone;
+    return Sent::ok;
   }
 
   void flush(Worker& w) {
@@ -476,15 +498,15 @@ struct PoolCore::Impl {
   static bool is_big(const Worker& w, const PoolTask& t) { return sizeof(TaskHead) + t.args.size() > w.tx.max_record(); }
 
   // Each task to the worker holding fewest (so a short burst spreads over the workers before
-  // any window fills); a task too big for a record only to an idle worker. One publish (and
-  // at most one wake-up) per worker per call.
+  // any window fills). One publish (and at most one wake-up) per worker per call.
   void dispatch_locked(std::vector<Completion>& out) {
     while (!pending.empty()) {
       Worker* best = nullptr;
       for (Worker& w : each_worker())
         if (can_take(w) && (best == nullptr || w.tasks.size() < best->tasks.size())) best = &w;
       if (best == nullptr) break;
-      if (is_big(*best, *pending.front()) && !best->tasks.empty()) break;  // waits for an idle worker
+      // A big task (its own memfd, an fd in flight) goes no deeper than 1 + prefetch.
+      if (is_big(*best, *pending.front()) && best->tasks.size() >= base_window) break;
       if (send_next(*best, out) != Sent::ok) break;
     }
     for (Worker& w : each_worker()) flush(w);
@@ -516,7 +538,13 @@ struct PoolCore::Impl {
           continue;
         }
         t.started = true;
-        s = push(w, TaskHead{t.id, invoker, fn, kTask, 0}, t.args);
+        try {
+          s = push(w, TaskHead{t.id, invoker, fn, kTask, 0}, t.args);
+        } catch (...) {  // no memory for a big argument's memfd: only this task fails
+          out.emplace_back(std::move(pending.front()), PoolOutcome{false, {}, std::current_exception()});
+          pending.pop_front();
+          continue;
+        }
       }
       if (s == Sent::full) return s;  // stays first; the worker's replies make room
       if (s == Sent::gone) return s;  // its EOF is handled by the pool thread
