@@ -65,7 +65,8 @@ constexpr std::size_t kSegmentBytes = 2 * SpscRing::footprint(kRingBytes);
 constexpr auto kWorkerSpin = std::chrono::microseconds{60};
 // The pool thread spins up to this long after its last activity, then polls.
 constexpr auto kPoolSpin = std::chrono::microseconds{60};
-// Spins shorter than this are not worth starting (both adapt: see worker_main and run).
+// The shortest spin either adapts down to (see worker_main and run): short enough to cost
+// nothing on a loaded machine, long enough to catch a round trip's next task and grow again.
 constexpr auto kMinSpin = std::chrono::microseconds{2};
 // Tasks a worker may hold while its tasks are short (their last run took under kShortTask).
 constexpr std::size_t kDeepWindow = 512;
@@ -180,7 +181,8 @@ using CodeTuple = std::tuple<std::string, std::uint64_t>;
   std::size_t done = 0;
   // The spin adapts: halved each time it ends in a sleep, doubled when it catches a task. On a
   // loaded machine (a failing spin only delays the threads that would send the task) it so
-  // falls to nothing and the worker sleeps at once, as a blocking read would.
+  // falls to kMinSpin and the worker sleeps almost at once, as a blocking read would; the short
+  // spin left lets it grow back when the load goes.
   std::chrono::nanoseconds spin = kWorkerSpin;
   for (;;) {
     auto rec = in.front();
@@ -190,7 +192,7 @@ using CodeTuple = std::tuple<std::string, std::uint64_t>;
       if (in.wait(spin)) {
         spin = std::min<std::chrono::nanoseconds>(std::max<std::chrono::nanoseconds>(2 * spin, kMinSpin), kWorkerSpin);
       } else {
-        spin = spin / 2 < kMinSpin ? std::chrono::nanoseconds{0} : spin / 2;
+        spin = std::max<std::chrono::nanoseconds>(spin / 2, kMinSpin);
       }
       continue;
     }
@@ -762,7 +764,7 @@ struct PoolCore::Impl {
         continue;
       }
       if (want_spawn) continue;
-      if (spinning) spin = spin / 2 < kMinSpin ? Clock::duration{0} : spin / 2;
+      if (spinning) spin = std::max<Clock::duration>(spin / 2, kMinSpin);
       spinning = false;
       for (Worker& w : each_worker())
         if (w.fd >= 0) w.rx.park();
