@@ -111,6 +111,25 @@ void pool_invoke_chunk(std::uintptr_t fn, std::span<const std::byte> in, Bytes& 
   out = encode(res);
 }
 
+// Completes an apply/submit task's result state (PoolTask::finish) with its outcome.
+template <class R>
+void pool_finish_one(PoolTask& t, PoolOutcome&& o) {
+  auto& st = static_cast<ResultState<R>&>(*t.state);
+  if (!o.ok) {
+    st.try_set_exception(o.error);
+    return;
+  }
+  try {
+    if constexpr (std::is_void_v<R>) {
+      st.try_set_value();
+    } else {
+      st.try_set_value(decode<R>(o.value));
+    }
+  } catch (...) {
+    st.try_set_exception(std::current_exception());
+  }
+}
+
 template <class... A>
 constexpr bool pool_last_is_callbacks() {
   if constexpr (sizeof...(A) == 0) {
@@ -229,6 +248,9 @@ class Pool {
  public:
   explicit Pool(std::size_t processes = 0) : Pool(PoolOptions{.processes = processes}) {}
   explicit Pool(PoolOptions options) : core_(std::make_unique<detail::PoolCore>(std::move(options))) {}
+  /// For executors: `default_prefetch` is the prefetch when options.prefetch is unset.
+  Pool(PoolOptions options, std::size_t default_prefetch)
+      : core_(std::make_unique<detail::PoolCore>(std::move(options), default_prefetch)) {}
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
   ~Pool() = default;  // PoolCore's destructor terminates
@@ -328,21 +350,7 @@ class Pool {
     t->fn = reinterpret_cast<std::uintptr_t>(fp);
     t->args = encode(args);
     t->state = st;
-    t->done = [st](detail::PoolOutcome&& o) {
-      if (!o.ok) {
-        st->try_set_exception(o.error);
-        return;
-      }
-      try {
-        if constexpr (std::is_void_v<R>) {
-          st->try_set_value();
-        } else {
-          st->try_set_value(decode<R>(o.value));
-        }
-      } catch (...) {
-        st->try_set_exception(std::current_exception());
-      }
-    };
+    t->finish = &detail::pool_finish_one<R>;
     return core_->submit(std::move(t));
   }
 

@@ -42,9 +42,11 @@ struct PoolOptions {
   /// and fails with TimeoutError; the pool replaces the worker.
   std::optional<std::chrono::milliseconds> task_timeout{};
   /// Process pools: tasks sent to a worker ahead of the one it runs, so that small tasks do
-  /// not each wait for a round trip (unset: 2 for a Pool, 0 for a ProcessPoolExecutor). A task
-  /// sent ahead counts as running (a Future can no longer be cancelled without force) and waits
-  /// behind its worker's current task; if that worker dies, it goes back to the queue unrun.
+  /// not each wait for a round trip. Unset: 2 for a Pool, 0 for a ProcessPoolExecutor, and up
+  /// to 511 while the worker's last task ran under 20 us (short tasks travel in batches; a long
+  /// one sends the window back to 2 or 0). Set: exactly that many, whatever the tasks cost. A
+  /// task sent ahead counts as running (a Future can no longer be cancelled without force) and
+  /// waits behind its worker's current task; if that worker dies, it goes back to the queue unrun.
   std::optional<std::size_t> prefetch{};
 };
 

@@ -30,7 +30,7 @@ class ProcessPoolExecutor {
  public:
   explicit ProcessPoolExecutor(std::size_t max_workers = 0)
       : ProcessPoolExecutor(PoolOptions{.processes = max_workers}) {}
-  explicit ProcessPoolExecutor(PoolOptions options) : pool_(std::make_shared<Pool>(with_prefetch(std::move(options)))) {}
+  explicit ProcessPoolExecutor(PoolOptions options) : pool_(std::make_shared<Pool>(std::move(options), 0)) {}
   ProcessPoolExecutor(const ProcessPoolExecutor&) = delete;
   ProcessPoolExecutor& operator=(const ProcessPoolExecutor&) = delete;
   ~ProcessPoolExecutor() {
@@ -73,12 +73,9 @@ class ProcessPoolExecutor {
   [[nodiscard]] std::vector<pid_t> worker_pids() const { return pool_->worker_pids(); }
 
  private:
-  // Python's executor hands a worker its next call only when it is free: a submitted Future
-  // stays cancellable until then (PoolOptions::prefetch says otherwise if set).
-  static PoolOptions with_prefetch(PoolOptions o) {
-    if (!o.prefetch) o.prefetch = 0;
-    return o;
-  }
+  // Python's executor hands a worker its next call only when it is free, so a submitted
+  // Future stays cancellable until then: prefetch 0 unless PoolOptions::prefetch says
+  // otherwise. Short tasks (see PoolOptions::prefetch) are sent ahead in batches all the same.
   std::shared_ptr<Pool> pool_;
 };
 

@@ -1,7 +1,9 @@
 // kin::detail::PoolCore: the type-erased engine under kin::Pool and kin::ProcessPoolExecutor.
-// It starts the workers (forked, or kin::Processes under spawn/forkserver), hands each idle worker one task (a chunk of a map is one task) over
-// its own socketpair, reads results on one pool thread, and turns a worker's death (EOF on its
-// socket, then its exit status) into WorkerLost for the task it held — then starts a new one.
+// It starts the workers (forked, or kin::Processes under spawn/forkserver), hands them tasks (a
+// chunk of a map is one task) through a pair of shared-memory rings per worker (SpscRing:
+// tasks in, replies out; the submitting thread writes into a ring itself), reads the replies on
+// one pool thread, and turns a worker's death (EOF on its socket, then its exit status) into
+// WorkerLost for the task it was running — then starts a new one.
 //
 // A task is (invoker, function, encoded arguments); the invoker is a template instantiation
 // that decodes the arguments, calls the function and encodes the result. Both addresses are
@@ -40,8 +42,18 @@ struct PoolTask {
   PoolInvoker invoker = nullptr;
   std::uintptr_t fn = 0;
   Bytes args;
-  /// Runs once on the pool thread (or on the caller of terminate) with the outcome.
+  /// Runs once on the pool thread (or on the caller of terminate) with the outcome: `finish`
+  /// when set (a plain function of the task, for the one-result path: no allocation), else
+  /// `done`.
   std::function<void(PoolOutcome&&)> done;
+  void (*finish)(PoolTask&, PoolOutcome&&) = nullptr;
+  void complete(PoolOutcome&& o) {
+    if (finish != nullptr) {
+      finish(*this, std::move(o));
+    } else {
+      done(std::move(o));
+    }
+  }
   /// When set, a task whose state is already complete (cancelled) is skipped at dispatch.
   std::shared_ptr<ResultStateBase> state;
   std::size_t kills = 0;
@@ -51,7 +63,8 @@ struct PoolTask {
 
 class PoolCore {
  public:
-  explicit PoolCore(PoolOptions options);
+  /// `default_prefetch`: PoolOptions::prefetch when unset (2 for a Pool, 0 for an executor).
+  explicit PoolCore(PoolOptions options, std::size_t default_prefetch = 2);
   PoolCore(const PoolCore&) = delete;
   PoolCore& operator=(const PoolCore&) = delete;
   ~PoolCore();

@@ -32,6 +32,7 @@
 #include <kin/runtime/futex.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -80,8 +81,21 @@ class ResultStateBase : public std::enable_shared_from_this<ResultStateBase> {
     return s == kFinished ? error_ : nullptr;
   }
 
-  /// Sleeps until ready() or the deadline; returns ready().
+  /// Sleeps until ready() or the deadline; returns ready(). It first spins a few microseconds
+  /// (yielding the CPU between looks): a pool's reply often lands that soon, and a futex sleep
+  /// costs a wake-up of tens of microseconds on a loaded machine.
   bool wait(Deadline deadline) const {
+    // Bounded in time too: on a loaded machine one yield can last a whole time slice.
+    const auto spin_end = std::chrono::steady_clock::now() + kWaitSpin;
+    for (int i = 0; i < kWaitSpins; ++i) {
+      if ((word_.load(std::memory_order_acquire) & kStatusMask) >= kCancelled) return true;
+      if ((i & 3) == 3) {
+        if (std::chrono::steady_clock::now() >= spin_end) break;
+        std::this_thread::yield();
+      } else {
+        for (int j = 0; j < 32; ++j) relax();
+      }
+    }
     for (;;) {
       std::uint32_t w = word_.load(std::memory_order_acquire);
       if ((w & kStatusMask) >= kCancelled) return true;
@@ -204,6 +218,13 @@ class ResultStateBase : public std::enable_shared_from_this<ResultStateBase> {
   }
 
  private:
+  static constexpr int kWaitSpins = 64;
+  static constexpr auto kWaitSpin = std::chrono::microseconds{20};
+  static void relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
   static constexpr std::uint32_t kPending = 0, kRunning = 1, kCancelled = 2, kFinished = 3;
   static constexpr std::uint32_t kStatusMask = 3;
   static constexpr std::uint32_t kWaiters = 1u << 2;     // someone sleeps on the word
