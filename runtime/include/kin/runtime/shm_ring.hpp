@@ -102,10 +102,18 @@ class ShmRing {
   static void copy_in(const View& v, std::uint64_t pos, const void* src, std::size_t n);
   static void copy_out(const View& v, std::uint64_t pos, void* dst, std::size_t n);
   void write_record(std::span<const std::byte> payload);
+  enum class Settled { ok, timeout, owner_died };
+  Settled settle_solo(int side, Deadline d);
+  bool enter_solo(int side) noexcept;
+  void leave_solo(int side) noexcept;
+  template <class Take>
+  bool solo_get(Deadline deadline, bool& spun, Take take);
+  bool room_for(std::size_t need);
+  bool record_ready();
   enum class Wait { ready, timeout, again };
-  Wait wait_for_record(Locked& l, Deadline deadline);
-  std::optional<Bytes> take_record(Locked& l);
-  void take_record_into(Locked& l, std::span<std::byte> out);
+  Wait wait_for_record(Locked& l, Deadline deadline, bool spun);
+  std::optional<Bytes> take_record();
+  void take_record_into(std::span<std::byte> out);
   void consume(std::uint32_t len);
 
   unique_fd fd_;
