@@ -65,7 +65,7 @@ struct ShmRingHeader {
   std::uint64_t maxsize;
   std::atomic<std::uint32_t> closed;
   std::atomic<std::uint32_t> dirty;     // a holder died: the next locker repairs (see repair)
-  std::atomic<std::uint32_t> done_seq;  // futex: bumped when unfinished reaches 0
+  std::atomic<std::uint32_t> done_seq;  // futex: bumped when done_n reaches put_n
   // Producers' lock (put_mu guards tail and put_n for users other than the sole owner).
   alignas(64) RobustMutex put_mu;
   SoloSide put_solo;
@@ -76,8 +76,9 @@ struct ShmRingHeader {
   // What the consumers poll: the published index (and the futex they sleep on).
   alignas(64) std::atomic<std::uint64_t> tail;  // published bytes (monotonic)
   std::atomic<std::uint32_t> put_seq;           // futex: bumped after a put when getters sleep
-  // JoinableQueue's count, apart: task_done() writes it from the consumers' side.
-  alignas(64) std::atomic<std::uint64_t> unfinished;  // put but not task_done
+  // JoinableQueue's count, apart: task_done() writes it from the consumers' side. The items
+  // put but not yet done are put_n - done_n, so a put adds no atomic read-modify-write.
+  alignas(64) std::atomic<std::uint64_t> done_n;  // task_done() calls
   // Consumers' lock.
   alignas(64) RobustMutex get_mu;
   SoloSide get_solo;
@@ -568,7 +569,6 @@ void ShmRing::write_record(std::span<const std::byte> payload) {
   // Counted before it is published, so get_n never passes put_n; killed in between, the count
   // is one high until the next locker's repair.
   hdr_->put_n.store(hdr_->put_n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  hdr_->unfinished.fetch_add(1, std::memory_order_relaxed);
   hdr_->tail.store(tail + kRecordHeader + payload.size());  // publish: one store (seq_cst: see below)
   // Read after the publishing store (both seq_cst): a getter that registered before it is seen
   // here, one that registers after it sees the record.
@@ -712,14 +712,15 @@ bool ShmRing::full() const { return hdr_->maxsize > 0 && qsize() >= hdr_->maxsiz
 
 std::size_t ShmRing::capacity() const { return RingLayout::unpack(hdr_->layout.load()).capacity; }
 
-// JoinableQueue's count needs no lock: one atomic word, and a futex word bumped when it
-// reaches zero.
+// JoinableQueue's count needs no lock: put_n - done_n items are unfinished, and a futex word
+// is bumped when task_done() makes that zero. (put_n may be one high, for a producer killed
+// between counting and publishing, until the next locker's repair recounts it.)
 void ShmRing::task_done() {
-  std::uint64_t n = hdr_->unfinished.load();
+  std::uint64_t n = hdr_->done_n.load();
   do {
-    if (n == 0) throw ValueError("kin::JoinableQueue::task_done() called too many times");
-  } while (!hdr_->unfinished.compare_exchange_weak(n, n - 1));
-  if (n == 1) {
+    if (n >= hdr_->put_n.load()) throw ValueError("kin::JoinableQueue::task_done() called too many times");
+  } while (!hdr_->done_n.compare_exchange_weak(n, n + 1));
+  if (n + 1 >= hdr_->put_n.load()) {
     hdr_->done_seq.fetch_add(1);
     futex_wake(&hdr_->done_seq, -1);
   }
@@ -728,7 +729,7 @@ void ShmRing::task_done() {
 bool ShmRing::join(Deadline deadline) {
   for (;;) {
     std::uint32_t seq = hdr_->done_seq.load();
-    if (hdr_->unfinished.load() == 0) return true;
+    if (hdr_->done_n.load() >= hdr_->put_n.load()) return true;
     if (past(deadline)) return false;
     futex_wait(&hdr_->done_seq, seq, deadline);
   }

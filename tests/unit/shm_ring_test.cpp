@@ -164,3 +164,187 @@ TEST(ShmRingFastPath, TwoProducersTwoConsumersThroughQueueProcesses) {
   const std::int64_t total = *sums.get(1s) + *sums.get(1s);
   EXPECT_EQ(total, kN * (kN - 1));
 }
+
+// ---- Spin-then-park: the spin is bounded
+
+namespace {
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+}  // namespace
+
+// The sole producer is a process SIGSTOPped while it puts in a loop. The sole consumer drains
+// what it put, then its timed get ends at its deadline having parked (far less CPU than the
+// wait); a second producer's timed put ends by its deadline too (within it when the stopped
+// owner was inside a put). After SIGCONT, nothing was lost or duplicated.
+TEST(ShmRingSpin, AStoppedSoleProducerCostsTheOthersTheirDeadlineNotABusyWait) {
+  auto ring = ShmRing::create(0, 64 * 1024);
+  auto block = kin::detail::SharedBlock::create(sizeof(std::atomic<long>), "test");
+  auto* stop = reinterpret_cast<std::atomic<long>*>(block.data());
+  pid_t pid = kin::test::fork_child([&] {
+    long i = 0;
+    while (stop->load() == 0)
+      if (ring->put(bytes_of(Item{0, i}), Deadline::after(20ms))) ++i;
+    stop->store(i);  // how many it put
+    return 0;
+  });
+  std::int64_t next = 0;  // the producer's items arrive in order, each once
+  auto drain = [&](std::chrono::milliseconds wait) {
+    Item it{};
+    while (ring->get_into(std::as_writable_bytes(std::span<Item, 1>(&it, 1)), Deadline::after(wait))) {
+      if (it.producer == 0) {
+        ASSERT_EQ(it.seq, next);
+        ++next;
+      } else {
+        ASSERT_EQ(it.producer, 1);
+      }
+    }
+  };
+  for (int round = 0; round < 5; ++round) {
+    std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, WUNTRACED), pid);
+    drain(0ms);
+    const double cpu0 = thread_cpu_seconds();
+    auto t0 = std::chrono::steady_clock::now();
+    Item it{};
+    EXPECT_FALSE(ring->get_into(std::as_writable_bytes(std::span<Item, 1>(&it, 1)), Deadline::after(300ms)));
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(waited, 290ms);
+    EXPECT_LT(waited, 3s);
+    EXPECT_LT(thread_cpu_seconds() - cpu0, 0.1) << "the consumer spun instead of parking";
+    t0 = std::chrono::steady_clock::now();
+    (void)ring->put(bytes_of(Item{1, round}), Deadline::after(200ms));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+    ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  }
+  stop->store(1);
+  ASSERT_EQ(kin::test::wait_child(pid), 0);
+  drain(100ms);
+  EXPECT_EQ(next, stop->load());
+  EXPECT_EQ(ring->qsize(), 0u);
+}
+
+// ---- SIGKILL inside a put or a get (fault points in the copy of a record >= 64 KiB)
+
+namespace {
+std::vector<std::byte> big_record(char c) { return std::vector<std::byte>(100 * 1024, static_cast<std::byte>(c)); }
+
+void put_small(ShmRing& ring, int from, int n) {
+  for (int i = from; i < from + n; ++i) ASSERT_TRUE(ring.put(bytes_of(Item{0, i}), Deadline::after(5s)));
+}
+
+void expect_small(ShmRing& ring, int from, int n) {
+  for (int i = from; i < from + n; ++i) {
+    Item it{};
+    ASSERT_TRUE(ring.get_into(std::as_writable_bytes(std::span<Item, 1>(&it, 1)), Deadline::after(5s))) << i;
+    ASSERT_EQ(it.seq, i);
+  }
+}
+}  // namespace
+
+// The child is the put side's sole owner (it puts first) and dies halfway through copying a
+// large record: the records before it come out, the half-written one never does, and the next
+// producer (which finds the owner dead inside its put) carries on.
+TEST(ShmRingKill, TheSoleProducerKilledMidPutLosesNothingAcceptedAndPublishesNothingHalfWritten) {
+  auto ring = ShmRing::create(0, 256 * 1024);
+  pid_t pid = kin::test::fork_child([&] {
+    put_small(*ring, 0, 10);
+    ::setenv("KIN_FAULT_AT", "ring.put.half_copied", 1);
+    const auto big = big_record('p');
+    (void)ring->put(big, Deadline::after(5s));
+    return 0;
+  });
+  ASSERT_EQ(kin::test::wait_child(pid), -SIGKILL) << "the fault point was not reached";
+  put_small(*ring, 10, 5);  // a new producer takes the side over from the dead owner
+  expect_small(*ring, 0, 15);
+  Item it{};
+  EXPECT_FALSE(ring->get_into(std::as_writable_bytes(std::span<Item, 1>(&it, 1)), Deadline::after(0ms)));
+  EXPECT_EQ(ring->qsize(), 0u);
+}
+
+// The child is the get side's sole owner and dies after copying a large record out but before
+// consuming it: the record was never handed to anyone, so the next consumer gets it (once).
+TEST(ShmRingKill, TheSoleConsumerKilledMidGetLeavesTheRecordForTheNextConsumer) {
+  auto ring = ShmRing::create(0, 256 * 1024);
+  put_small(*ring, 0, 3);
+  const auto big = big_record('g');
+  ASSERT_TRUE(ring->put(big, Deadline::after(5s)));
+  put_small(*ring, 3, 2);
+  pid_t pid = kin::test::fork_child([&] {
+    expect_small(*ring, 0, 3);  // claims the get side
+    ::setenv("KIN_FAULT_AT", "ring.get.copied", 1);
+    (void)ring->get(Deadline::after(5s));
+    return 0;
+  });
+  ASSERT_EQ(kin::test::wait_child(pid), -SIGKILL) << "the fault point was not reached";
+  auto rec = ring->get(Deadline::after(5s));
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_TRUE(*rec == big);
+  expect_small(*ring, 3, 2);
+  EXPECT_EQ(ring->qsize(), 0u);
+}
+
+// The same with the sides shared (a second user each), so the kill happens under the mutex.
+TEST(ShmRingKill, AProducerKilledMidPutUnderTheMutexLosesNothingAccepted) {
+  auto ring = ShmRing::create(0, 256 * 1024);
+  put_small(*ring, 0, 4);  // the parent owns the put side: the child takes the mutex
+  pid_t pid = kin::test::fork_child([&] {
+    put_small(*ring, 4, 4);
+    ::setenv("KIN_FAULT_AT", "ring.put.half_copied", 1);
+    const auto big = big_record('m');
+    (void)ring->put(big, Deadline::after(5s));
+    return 0;
+  });
+  ASSERT_EQ(kin::test::wait_child(pid), -SIGKILL) << "the fault point was not reached";
+  put_small(*ring, 8, 2);
+  expect_small(*ring, 0, 10);
+  EXPECT_EQ(ring->qsize(), 0u);
+}
+
+// ---- Growth while other producers and consumers run
+
+TEST(ShmRingGrowth, MessagesLargerThanTheRingWhileOthersPutAndGet) {
+  auto ring = ShmRing::create(0, 16 * 1024);
+  constexpr int kPerProducer = 300;
+  auto payload = [](int producer, int i) {
+    // Every 7th is larger than the ring as it stands (the first, 16 KiB, grows it).
+    const std::size_t n = i % 7 == 0 ? static_cast<std::size_t>(20000 + 3000 * i) : static_cast<std::size_t>(8 + i % 50);
+    std::vector<std::byte> v(n, static_cast<std::byte>(producer * 64 + i % 64));
+    std::memcpy(v.data(), &i, sizeof i);
+    return v;
+  };
+  std::atomic<int> got[2] = {0, 0};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ths;
+  for (int p = 0; p < 2; ++p)
+    ths.emplace_back([&, p] {
+      for (int i = 0; i < kPerProducer; ++i) EXPECT_TRUE(ring->put(payload(p, i), Deadline::after(20s)));
+    });
+  for (int c = 0; c < 2; ++c)
+    ths.emplace_back([&] {
+      for (int k = 0; k < kPerProducer; ++k) {
+        auto rec = ring->get(Deadline::after(20s));
+        if (!rec) {
+          bad.fetch_add(1);
+          return;
+        }
+        int i = 0;
+        std::memcpy(&i, rec->data(), sizeof i);
+        const int p = (static_cast<int>((*rec)[rec->size() - 1]) - i % 64) / 64;
+        if (p < 0 || p > 1 || *rec != payload(p, i)) {
+          bad.fetch_add(1);
+          continue;
+        }
+        got[p].fetch_add(1);
+      }
+    });
+  for (auto& th : ths) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(got[0].load(), kPerProducer);
+  EXPECT_EQ(got[1].load(), kPerProducer);
+  EXPECT_GT(ring->capacity(), 16u * 1024);
+}
