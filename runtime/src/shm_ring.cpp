@@ -688,6 +688,41 @@ void ShmRing::take_record_into(std::span<std::byte> out) {
                         std::to_string(out.size()) + " were expected");
 }
 
+bool ShmRing::get_with(RecordReader read, void* ctx, Deadline deadline) {
+  bool spun = false;
+  if (solo_get(deadline, spun, [&] { take_record_with(read, ctx); })) return true;
+  for (;; spun = false) {
+    Locked l{*this, kGet, deadline};
+    if (!l) return false;
+    Wait w = wait_for_record(l, deadline, spun);
+    if (w == Wait::timeout) return false;
+    if (w == Wait::again) continue;
+    take_record_with(read, ctx);
+    return true;
+  }
+}
+
+void ShmRing::take_record_with(RecordReader read, void* ctx) {
+  const std::uint64_t head = hdr_->head.load(std::memory_order_relaxed);
+  std::uint32_t len;
+  copy_out(get_view_, head, &len, kRecordHeader);
+  struct Consume {
+    ShmRing* r;
+    std::uint32_t len;
+    ~Consume() { r->consume(len); }
+  };
+  const std::size_t at = (head + kRecordHeader) % get_view_.capacity;
+  if (at + len <= get_view_.capacity) {
+    Consume done{this, len};
+    read(ctx, std::span<const std::byte>(get_view_.ring + at, len));
+  } else {  // wraps round the ring's end
+    Bytes scratch(len);
+    copy_out(get_view_, head + kRecordHeader, scratch.data(), len);
+    Consume done{this, len};
+    read(ctx, scratch);
+  }
+}
+
 void ShmRing::close() {
   Locked l{*this, kBoth, std::nullopt};
   hdr_->closed.store(1);

@@ -62,6 +62,13 @@ class ShmRing {
   /// Takes one record of exactly `out.size()` bytes into `out` (fixed-size values); a record
   /// of another size is a ProtocolError (and is consumed). False on timeout.
   bool get_into(std::span<std::byte> out, Deadline deadline);
+  /// Takes one record and hands its bytes to `read(ctx, bytes)` where they lie in the ring
+  /// (decoding in place: no copy of the record; one into a scratch buffer only when it wraps
+  /// round the ring's end), then consumes it, also when `read` throws (the exception then
+  /// leaves get_with). `read` runs with the consumers' side held: it must not block. False on
+  /// timeout.
+  using RecordReader = void (*)(void* ctx, std::span<const std::byte> bytes);
+  bool get_with(RecordReader read, void* ctx, Deadline deadline);
 
   void close();
   [[nodiscard]] bool closed() const;
@@ -114,6 +121,7 @@ class ShmRing {
   Wait wait_for_record(Locked& l, Deadline deadline, bool spun);
   std::optional<Bytes> take_record();
   void take_record_into(std::span<std::byte> out);
+  void take_record_with(RecordReader read, void* ctx);
   void consume(std::uint32_t len);
 
   unique_fd fd_;
