@@ -15,6 +15,10 @@
 // leaves at worst an unpublished record (ignored) or a consumed one (the message in the killed
 // consumer's hands): the next locker sees the robust mutex's owner-died report and recounts
 // the items between head and tail.
+// A side used by one thread alone (the 1→1 case) skips its mutex: that thread is the side's
+// owner and announces each operation in a shared word instead; a second user takes the mutex
+// and waits out the owner's operation in progress before it touches the ring (a handshake,
+// see SoloSide in shm_ring.cpp), and an owner killed inside one is repaired like a dead holder.
 // A message larger than the ring grows it: a new, larger region is reserved after the current
 // one, the live records are copied into it, and one store of the layout word publishes it
 // (every holder maps it at its next lock). A crash at any point before that store leaves the
