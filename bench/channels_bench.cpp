@@ -9,6 +9,7 @@
 #include <kin/kin.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
@@ -44,6 +45,11 @@ void bench_queue(const char* name, int producers, int consumers, long total) {
   auto t0 = Clock::now();
   for (auto& p : ps) p.join();
   kin::bench::emit(name, static_cast<double>(total) / seconds_since(t0), "msgs/s");
+  if (producers == 1 && consumers == 1)
+    std::printf("# %s: the gap to the SPSC floor is two atomic RMWs per item on each side (the sole owner's "
+                "announcement and the publishing store), each draining the store buffer onto lines the other "
+                "core just read (perf; docs/channels.md, Costs)\n",
+                name);
 }
 
 void put_big(kin::Queue<std::string> q, kin::Barrier go, int n) {
