@@ -91,13 +91,24 @@ class Queue {
   // An encoded item starts with a flag byte: kPlain, or kWithFds followed by the ticket that
   // fetches the fds its kin objects hold from the putting process (fd_sharer.hpp).
   static constexpr std::byte kPlain{0}, kWithFds{1};
+  static constexpr std::size_t kKeepBytes = std::size_t{8} << 20;
 
   bool put_until(const T& v, detail::Deadline d) {
     if constexpr (detail::is_memcpy_able<T>) {
       return ring_->put(std::as_bytes(std::span<const T, 1>(&v, 1)), d);
     } else {
       std::vector<unique_fd> fds;
-      Bytes item{kPlain};
+      // Encoded into this thread's reused buffer: a put allocates nothing once the buffer has
+      // grown to the largest item (a 1 MiB item costs one copy in, not an allocation and its
+      // page faults each time).
+      // (Kept only up to kKeepBytes: one huge item does not pin its size for the thread's life.)
+      thread_local Bytes item;
+      struct Trim {
+        ~Trim() {
+          if (item.capacity() > kKeepBytes) Bytes().swap(item);
+        }
+      } trim;
+      item.assign(1, kPlain);
       {
         detail::HandoverExport scope{fds};
         encode_into(item, v);
@@ -123,14 +134,28 @@ class Queue {
       if (!ring_->get_into(std::as_writable_bytes(std::span<T, 1>(&v, 1)), d)) return std::nullopt;
       return v;
     } else {
-      auto b = ring_->get(d);
-      if (!b) return std::nullopt;
-      std::span<const std::byte> in{*b};
-      if (in.empty() || (in[0] != kPlain && in[0] != kWithFds)) throw ProtocolError("kin::Queue: a malformed item");
-      const bool with_fds = in[0] == kWithFds;
-      in = in.subspan(1);
-      std::vector<unique_fd> fds;
-      if (with_fds) fds = detail::take_fd_ticket(in);
+      // A plain item decodes where it lies in the ring (one copy, into the value); one whose
+      // kin objects carry fds is copied out first, since fetching its fds talks to the
+      // putting process and must not happen with the ring's consumers' side held.
+      struct Got {
+        std::optional<T> value;
+        Bytes with_fds;
+      } got;
+      auto read = [](void* ctx, std::span<const std::byte> in) {
+        auto& g = *static_cast<Got*>(ctx);
+        if (in.empty() || (in[0] != kPlain && in[0] != kWithFds)) throw ProtocolError("kin::Queue: a malformed item");
+        if (in[0] == kWithFds) {
+          g.with_fds.assign(in.begin() + 1, in.end());
+          return;
+        }
+        std::vector<unique_fd> none;
+        detail::HandoverImport scope{none};
+        g.value.emplace(decode<T>(in.subspan(1)));
+      };
+      if (!ring_->get_with(read, &got, d)) return std::nullopt;
+      if (got.value) return std::move(got.value);
+      std::span<const std::byte> in{got.with_fds};
+      std::vector<unique_fd> fds = detail::take_fd_ticket(in);
       detail::HandoverImport scope{fds};
       return decode<T>(in);
     }

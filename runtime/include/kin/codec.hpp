@@ -185,8 +185,9 @@ class Writer {
     // false -Warray-bounds (-O2) or -Wstringop-overflow (-O3). After the opaque call the sizes
     // are unknown to it; then resize never reallocates.
     if (out_.capacity() - at < n) grow(out_, at + n);
-    out_.resize(at + n);
-    std::memcpy(out_.data() + at, p, n);
+    // One pass over the bytes (a resize first would zero them, then the copy write them again).
+    const auto* b = static_cast<const std::byte*>(p);
+    out_.insert(out_.end(), b, b + n);
   }
 
   void varint(std::uint64_t v) {
@@ -364,8 +365,15 @@ class Reader {
       using E = typename T::value_type;
       auto n = count(sizeof(E));
       charge(n * sizeof(E));
-      x.resize(n);
-      raw(std::ranges::data(x), n * sizeof(E));
+      if constexpr (sizeof(E) == 1 && requires { x.assign(static_cast<const E*>(nullptr), static_cast<const E*>(nullptr)); }) {
+        // Bytes: copied in one pass (resize would zero them first), reusing x's capacity.
+        const auto* first = reinterpret_cast<const E*>(in_.data() + pos_);
+        x.assign(first, first + n);
+        pos_ += n;
+      } else {
+        x.resize(n);
+        raw(std::ranges::data(x), n * sizeof(E));
+      }
     } else if constexpr (is_container<T>) {
       load_container(x);
     }

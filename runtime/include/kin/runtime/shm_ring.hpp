@@ -15,6 +15,10 @@
 // leaves at worst an unpublished record (ignored) or a consumed one (the message in the killed
 // consumer's hands): the next locker sees the robust mutex's owner-died report and recounts
 // the items between head and tail.
+// A side used by one thread alone (the 1→1 case) skips its mutex: that thread is the side's
+// owner and announces each operation in a shared word instead; a second user takes the mutex
+// and waits out the owner's operation in progress before it touches the ring (a handshake,
+// see SoloSide in shm_ring.cpp), and an owner killed inside one is repaired like a dead holder.
 // A message larger than the ring grows it: a new, larger region is reserved after the current
 // one, the live records are copied into it, and one store of the layout word publishes it
 // (every holder maps it at its next lock). A crash at any point before that store leaves the
@@ -62,6 +66,13 @@ class ShmRing {
   /// Takes one record of exactly `out.size()` bytes into `out` (fixed-size values); a record
   /// of another size is a ProtocolError (and is consumed). False on timeout.
   bool get_into(std::span<std::byte> out, Deadline deadline);
+  /// Takes one record and hands its bytes to `read(ctx, bytes)` where they lie in the ring
+  /// (decoding in place: no copy of the record; one into a scratch buffer only when it wraps
+  /// round the ring's end), then consumes it, also when `read` throws (the exception then
+  /// leaves get_with). `read` runs with the consumers' side held: it must not block. False on
+  /// timeout.
+  using RecordReader = void (*)(void* ctx, std::span<const std::byte> bytes);
+  bool get_with(RecordReader read, void* ctx, Deadline deadline);
 
   void close();
   [[nodiscard]] bool closed() const;
@@ -102,10 +113,19 @@ class ShmRing {
   static void copy_in(const View& v, std::uint64_t pos, const void* src, std::size_t n);
   static void copy_out(const View& v, std::uint64_t pos, void* dst, std::size_t n);
   void write_record(std::span<const std::byte> payload);
+  enum class Settled { ok, timeout, owner_died };
+  Settled settle_solo(int side, Deadline d);
+  bool enter_solo(int side) noexcept;
+  void leave_solo(int side) noexcept;
+  template <class Take>
+  bool solo_get(Deadline deadline, bool& spun, Take take);
+  bool room_for(std::size_t need);
+  bool record_ready();
   enum class Wait { ready, timeout, again };
-  Wait wait_for_record(Locked& l, Deadline deadline);
-  std::optional<Bytes> take_record(Locked& l);
-  void take_record_into(Locked& l, std::span<std::byte> out);
+  Wait wait_for_record(Locked& l, Deadline deadline, bool spun);
+  std::optional<Bytes> take_record();
+  void take_record_into(std::span<std::byte> out);
+  void take_record_with(RecordReader read, void* ctx);
   void consume(std::uint32_t len);
 
   unique_fd fd_;
