@@ -1,5 +1,6 @@
 #include <kin/runtime/shm_ring.hpp>
 #include <kin/runtime/fault_point.hpp>
+#include <kin/runtime/process_table.hpp>
 #include <kin/runtime/robust_mutex.hpp>
 #include <kin/runtime/syscall.hpp>
 
