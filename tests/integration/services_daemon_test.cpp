@@ -270,7 +270,8 @@ TEST(ServicesDaemon, AOneForAllGroupRestartsEveryMemberWhenOneCrashes) {
   auto c = config_in(d, {service("a", "exec sleep 100"), service("b", "exec sleep 100"), service("alone", "exec sleep 100")});
   in_group(c, group("g", {"a", "b"}, kin::one_for_all));
   ks::Daemon daemon{c, quiet()};
-  ASSERT_TRUE(eventually([&] { return one(daemon, "b").state == "RUNNING"; }));
+  // "alone" is its own unit, started beside the group: wait for it too before reading its pid.
+  ASSERT_TRUE(eventually([&] { return one(daemon, "b").state == "RUNNING" && one(daemon, "alone").state == "RUNNING"; }));
   const pid_t a = one(daemon, "a").pid, b = one(daemon, "b").pid, alone = one(daemon, "alone").pid;
   ASSERT_GT(a, 0);
   ASSERT_EQ(::kill(a, SIGKILL), 0);
