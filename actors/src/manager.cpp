@@ -233,32 +233,14 @@ void ManagerSession::disconnect() noexcept {
 namespace {
 // Most replies come within a few µs, sooner than a sleeping thread can be woken on another
 // CPU (tens of µs on small VMs): look for the reply without sleeping for a short while first.
-//
-// Only while the CPUs are free, though: a sched_yield that took long means another program ran
-// on this CPU, and under load a yield can give a whole time slice (milliseconds) away, where a
-// blocked reader is woken with priority when the reply comes. So a long yield ends the spin,
-// and the process's calls block at once for the next 50 ms before they try spinning again.
-// (Measured on 2 vCPUs under a load of 15: yielding every call gave a 99.9th percentile of
-// 5 ms; blocking at once 130–170 µs, at a median of 5.7 µs instead of 5.0.)
-std::atomic<std::int64_t> g_crowded_until{0};  // steady_clock ns: no spinning before then
 void await_reply(int fd) {
   using clock = std::chrono::steady_clock;
-  constexpr auto kCrowded = std::chrono::microseconds(20);
-  constexpr auto kBackOff = std::chrono::milliseconds(50);
-  auto now = clock::now();
-  if (now.time_since_epoch().count() < g_crowded_until.load(std::memory_order_relaxed)) return;
-  const auto until = now + std::chrono::microseconds(30);
+  const auto until = clock::now() + std::chrono::microseconds(30);
   pollfd p{fd, POLLIN, 0};
   do {
     if (::poll(&p, 1, 0) != 0) return;
     ::sched_yield();  // with the server on this CPU, let it run
-    const auto before = now;
-    now = clock::now();
-    if (now - before > kCrowded) {
-      g_crowded_until.store((now + kBackOff).time_since_epoch().count(), std::memory_order_relaxed);
-      return;
-    }
-  } while (now < until);
+  } while (clock::now() < until);
 }
 
 constexpr std::chrono::milliseconds kConnectTimeout{5000};

@@ -229,26 +229,19 @@ class Server {
   // A wake-up across CPUs costs tens of µs on small VMs, several times the work of a request,
   // so after each burst of work the loop keeps polling (without sleeping) for a short while:
   // a client's next request, sent right after the reply, is then picked up at once. An idle
-  // server sleeps in epoll like any other. Only while the CPUs are free: a sched_yield that
-  // took long means another program ran here, and under load a yield can give a whole time
-  // slice away where a sleeper is woken with priority — so the loop then sleeps at once after
-  // each burst for the next 50 ms (as the client's await_reply does).
+  // server sleeps in epoll like any other.
   void run_loop() {
     using clock = std::chrono::steady_clock;
     constexpr auto kSpin = std::chrono::microseconds(50);
-    constexpr auto kCrowded = std::chrono::microseconds(20);
-    constexpr auto kBackOff = std::chrono::milliseconds(50);
     auto last = clock::now();
-    auto crowded_until = clock::time_point{};
     while (!io_.stopped()) {
       if (io_.poll() > 0) {
         last = clock::now();
         continue;
       }
       if (io_.stopped()) break;
-      if (const auto before = clock::now(); before - last < kSpin && before >= crowded_until) {
+      if (clock::now() - last < kSpin) {
         ::sched_yield();  // with the client on this CPU, let it run
-        if (const auto after = clock::now(); after - before > kCrowded) crowded_until = after + kBackOff;
         continue;
       }
       if (io_.run_one() == 0) break;
