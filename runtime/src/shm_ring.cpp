@@ -641,18 +641,27 @@ void ShmRing::consume(std::uint32_t len) {
   }
 }
 
-std::optional<Bytes> ShmRing::get(Deadline deadline) {
-  std::optional<Bytes> out;
+// Every get: the sole consumer's lock-free path first, then the consumers' lock; `take` runs
+// once, on a record that is there. False when the deadline passed first.
+template <class Take>
+bool ShmRing::get_by(Deadline deadline, Take take) {
   bool spun = false;
-  if (solo_get(deadline, spun, [&] { out = take_record(); })) return out;
+  if (solo_get(deadline, spun, take)) return true;
   for (;; spun = false) {
     Locked l{*this, kGet, deadline};
-    if (!l) return std::nullopt;
+    if (!l) return false;
     Wait w = wait_for_record(l, deadline, spun);
-    if (w == Wait::timeout) return std::nullopt;
+    if (w == Wait::timeout) return false;
     if (w == Wait::again) continue;
-    return take_record();
+    take();
+    return true;
   }
+}
+
+std::optional<Bytes> ShmRing::get(Deadline deadline) {
+  std::optional<Bytes> out;
+  if (!get_by(deadline, [&] { out = take_record(); })) return std::nullopt;
+  return out;
 }
 
 std::optional<Bytes> ShmRing::take_record() {
@@ -667,17 +676,7 @@ std::optional<Bytes> ShmRing::take_record() {
 }
 
 bool ShmRing::get_into(std::span<std::byte> out, Deadline deadline) {
-  bool spun = false;
-  if (solo_get(deadline, spun, [&] { take_record_into(out); })) return true;
-  for (;; spun = false) {
-    Locked l{*this, kGet, deadline};
-    if (!l) return false;
-    Wait w = wait_for_record(l, deadline, spun);
-    if (w == Wait::timeout) return false;
-    if (w == Wait::again) continue;
-    take_record_into(out);
-    return true;
-  }
+  return get_by(deadline, [&] { take_record_into(out); });
 }
 
 void ShmRing::take_record_into(std::span<std::byte> out) {
@@ -692,17 +691,7 @@ void ShmRing::take_record_into(std::span<std::byte> out) {
 }
 
 bool ShmRing::get_with(RecordReader read, void* ctx, Deadline deadline) {
-  bool spun = false;
-  if (solo_get(deadline, spun, [&] { take_record_with(read, ctx); })) return true;
-  for (;; spun = false) {
-    Locked l{*this, kGet, deadline};
-    if (!l) return false;
-    Wait w = wait_for_record(l, deadline, spun);
-    if (w == Wait::timeout) return false;
-    if (w == Wait::again) continue;
-    take_record_with(read, ctx);
-    return true;
-  }
+  return get_by(deadline, [&] { take_record_with(read, ctx); });
 }
 
 void ShmRing::take_record_with(RecordReader read, void* ctx) {

@@ -1,5 +1,6 @@
 // Small helpers every kind of test uses: a temporary directory removed at the end, a bounded
-// wait for a condition, reading a whole file, and a shared-memory registry of the test's own.
+// wait for a condition, reading a whole file, a process's state letter, and a shared-memory
+// registry of the test's own.
 //
 //   kin::testing::TempDir d;                       // /tmp/kin-test-XXXXXX, removed with d
 //   std::string f = d / "out.log";
@@ -7,6 +8,7 @@
 #pragma once
 
 #include <stdlib.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <filesystem>
@@ -65,6 +67,16 @@ inline std::string slurp(const std::string& file) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+/// The state letter of /proc/<pid>/stat ('T' once stopped, 'Z' a zombie), '?' if unreadable.
+inline char proc_state(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const auto close = line.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos || close + 2 >= line.size()) return '?';
+  return line[close + 2];
 }
 
 }  // namespace kin::testing

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "sanitizer_limits.hpp"
+#include "test_util.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,15 +40,7 @@ namespace {
 // The manager's server (and the tests' children) fork beside the test's threads.
 const bool default_method_chosen = (kin::set_start_method(kin::testing::threaded_fork_method()), true);
 
-// The state letter of /proc/<pid>/stat ('T' once stopped), '?' if unreadable.
-char proc_state(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(f, line);
-  const auto close = line.rfind(')');  // the command name may hold spaces and parentheses
-  if (close == std::string::npos || close + 2 >= line.size()) return '?';
-  return line[close + 2];
-}
+using kin::testing::proc_state;
 
 int serve_on(kin::Connection<kin::Address> ready, std::string key) {
   kin::Manager::serve(kin::Address{"127.0.0.1", 0}, key, [&](const kin::Address& a) {

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "sanitizer_limits.hpp"
+#include "test_util.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -38,14 +39,7 @@ namespace {
 
 const bool default_method_chosen = (kin::set_start_method(kin::testing::threaded_fork_method()), true);
 
-char proc_state(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(f, line);
-  const auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) return '?';
-  return line[close + 2];
-}
+using kin::testing::proc_state;
 
 // SIGSTOPs `pid` and waits (bounded) until the kernel reports it stopped.
 bool stop_and_wait(pid_t pid) {

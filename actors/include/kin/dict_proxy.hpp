@@ -126,12 +126,7 @@ class DictProxy : public detail::mgr::ProxyBase {
   V add(const K& k, V delta)
     requires std::is_arithmetic_v<V> && (!std::is_same_v<V, bool>)
   {
-    auto f = request(Op::d_add);
-    detail::Writer w{f};
-    detail::mgr::put_value(w, k);
-    const auto num = detail::mgr::num_of<V>();
-    w.raw(&num, 1);
-    w.raw(&delta, sizeof delta);
+    auto f = add_request(k, delta);
     return value_of(call(f));
   }
   /// Runs the KIN_MANAGER_FUNCTION `function` on the server on the value at k (V{} when
@@ -165,12 +160,7 @@ class DictProxy : public detail::mgr::ProxyBase {
   ManagerFuture<V> add_async(const K& k, V delta)
     requires std::is_arithmetic_v<V> && (!std::is_same_v<V, bool>)
   {
-    auto f = request(Op::d_add);
-    detail::Writer w{f};
-    detail::mgr::put_value(w, k);
-    const auto num = detail::mgr::num_of<V>();
-    w.raw(&num, 1);
-    w.raw(&delta, sizeof delta);
+    auto f = add_request(k, delta);
     return submit<V>(f, &value_of);
   }
 
@@ -202,17 +192,27 @@ class DictProxy : public detail::mgr::ProxyBase {
   V operator[](const K& k) const { return get(k); }
 
  private:
-  Bytes key_call(Op op, const K& k) const {
+  Bytes key_request(Op op, const K& k) const {
     auto f = request(op);
     detail::Writer w{f};
     detail::mgr::put_value(w, k);
+    return f;
+  }
+  Bytes add_request(const K& k, V delta) const {
+    auto f = key_request(Op::d_add, k);
+    detail::Writer w{f};
+    const auto num = detail::mgr::num_of<V>();
+    w.raw(&num, 1);
+    w.raw(&delta, sizeof delta);
+    return f;
+  }
+  Bytes key_call(Op op, const K& k) const {
+    auto f = key_request(op, k);
     return call(f);
   }
   template <class T>
   ManagerFuture<T> key_submit(Op op, const K& k, T (*decode)(const Bytes&)) const {
-    auto f = request(op);
-    detail::Writer w{f};
-    detail::mgr::put_value(w, k);
+    auto f = key_request(op, k);
     return submit<T>(f, decode);
   }
   Bytes kv_call(Op op, const K& k, const V& v) const {

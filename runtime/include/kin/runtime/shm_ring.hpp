@@ -119,6 +119,8 @@ class ShmRing {
   void leave_solo(int side) noexcept;
   template <class Take>
   bool solo_get(Deadline deadline, bool& spun, Take take);
+  template <class Take>
+  bool get_by(Deadline deadline, Take take);
   bool room_for(std::size_t need);
   bool record_ready();
   enum class Wait { ready, timeout, again };
