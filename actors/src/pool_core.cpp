@@ -735,8 +735,11 @@ struct PoolCore::Impl {
       if (stopping && all_idle_locked()) break;
       replenish_locked();
       dispatch_locked(out);
+      // A worker that broke the protocol here (a torn big reply) has been killed: handle its
+      // death now. Left for poll() to report its EOF, its unread head would keep
+      // reply_waiting() true, and this loop would spin on it without ever polling.
       for (Worker& w : each_worker())
-        if (w.fd >= 0) drain(w, out);
+        if (w.fd >= 0 && !drain(w, out)) worker_died(w, out);
       if (closed && all_idle_locked()) idle_cv.notify_all();
       if (broken) fail_all_locked(out, broken);
       if (!out.empty()) {

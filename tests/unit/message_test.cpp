@@ -45,7 +45,10 @@ TEST(Message, UnknownTypeNamesAndMalformedBytesAreProtocolErrors) {
   std::vector<kin::Message::Element> elements{e};
   EXPECT_THROW((void)kin::decode<kin::Message>(kin::encode(elements)), kin::ProtocolError);
   auto b = kin::encode(kin::make_message(1, 2));
-  b.resize(b.size() - 2);
+  // Cut with erase, not resize(size() - 2): GCC 12 at -O1 under ASan cannot see the size is
+  // >= 2 and warns (-Wstringop-overflow) about resize's growth path.
+  ASSERT_GE(b.size(), 2u);
+  b.erase(b.end() - 2, b.end());
   EXPECT_THROW((void)kin::decode<kin::Message>(b), kin::ProtocolError);
 }
 
