@@ -21,7 +21,6 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <ranges>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -313,9 +312,24 @@ struct PoolCore::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   bool want_spawn = false;  // a worker retired: the pool thread starts its successor
 
-  auto each_worker() const {
-    return workers | std::views::transform([](const std::unique_ptr<Worker>& p) -> Worker& { return *p; });
-  }
+  // The workers as Worker&, for range-for. A plain iterator, not std::views::transform: clang 14
+  // (the fuzz build's compiler) cannot compile libstdc++ 12's views.
+  struct Workers {
+    using Slots = std::vector<std::unique_ptr<Worker>>;
+    struct It {
+      Slots::const_iterator at;
+      Worker& operator*() const { return **at; }
+      It& operator++() {
+        ++at;
+        return *this;
+      }
+      bool operator!=(const It& o) const { return at != o.at; }
+    };
+    const Slots& slots;
+    It begin() const { return {slots.begin()}; }
+    It end() const { return {slots.end()}; }
+  };
+  Workers each_worker() const { return {workers}; }
   std::exception_ptr broken;  // initializer failure
   std::uint64_t next_id = 1;
   bool closed = false, stopping = false, terminating = false, finished = false;
