@@ -135,16 +135,18 @@ std::pair<std::string, std::string> describe_current() {
 // themselves.
 using CodeTuple = std::tuple<std::string, std::uint64_t>;
 
+// Adds one to an eventfd: the pool thread's doorbell. A full counter (EAGAIN) already rings.
+void ring_eventfd(int fd) noexcept {
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(fd, &one, sizeof one);
+}
+
 [[noreturn]] void worker_main(int fd, int bell, std::byte* seg, const PoolOptions& opt, bool portable) {
   SpscRing in{seg, kRingBytes, false}, out{seg + SpscRing::footprint(kRingBytes), kRingBytes, false};
   // The parent sleeps in poll() with `parked` set on every reply ring: then, and only then,
   // one write to the pool's eventfd wakes it.
   auto publish = [&] {
-    if (out.publish()) {
-      std::uint64_t one = 1;
-      ssize_t r = ::write(bell, &one, sizeof one);
-      (void)r;
-    }
+    if (out.publish()) ring_eventfd(bell);
   };
   auto reply = [&](std::uint64_t id, std::uint32_t kind, std::uint64_t ns, std::span<const std::byte> payload) {
     const bool big = sizeof(ReplyHead) + payload.size() > out.max_record();
@@ -338,11 +340,7 @@ struct PoolCore::Impl {
 
   using Completion = std::pair<std::unique_ptr<PoolTask>, PoolOutcome>;
 
-  void wake() {
-    std::uint64_t one = 1;
-    ssize_t r = ::write(wake_fd, &one, sizeof one);
-    (void)r;
-  }
+  void wake() { ring_eventfd(wake_fd); }
 
   static void make_rings(Worker& w) {
     w.seg = MemfdSegment::create(kSegmentBytes, "kin-pool-worker");
